@@ -1,0 +1,152 @@
+"""runs.yaml, schema v1: named runs, each a kernel source, arches, kconfig fragments, an
+optional patch series, workloads and timeouts. Every problem is one line naming the file,
+the line and the key."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import arch as arch_mod
+from orchestrator import schema, workload
+from orchestrator.build import KCONFIG_BASES
+from orchestrator.errors import ConfigError
+from orchestrator.source import DEFAULT_TARBALL, SourceSpec
+
+SCHEMA_VERSION = 1
+
+_SOURCE = schema.Mapping({"tarball": schema.Str(), "git": schema.Str(), "ref": schema.Str()})
+_TIMEOUTS = schema.Mapping({"build": schema.Int(minimum=1), "boot": schema.Int(minimum=1),
+                            "workload": schema.Int(minimum=1)})
+_VM = schema.Mapping({"memory_mb": schema.Int(minimum=256), "cpus": schema.Int(minimum=1),
+                      "accel": schema.Choice(["auto", "tcg", "kvm"], "accel")})
+
+
+def _run_schema() -> schema.Mapping:
+    return schema.Mapping({
+        "description": schema.Str(),
+        "source": _SOURCE,
+        "arches": schema.List(schema.Choice(list(arch_mod.ARCHES), "arch"), nonempty=True),
+        "kconfig": schema.Mapping({
+            "base": schema.Choice(list(KCONFIG_BASES), "kconfig base"),
+            "fragments": schema.List(schema.Str()),
+        }),
+        "patches": schema.Optional(schema.Str()),
+        "workloads": schema.List(schema.Choice(workload.available(), "workload")),
+        "presets": schema.Dict(schema.Str()),
+        "timeouts": _TIMEOUTS,
+        "vm": _VM,
+    }, required=["arches"])
+
+
+def _file_schema() -> schema.Mapping:
+    return schema.Mapping({"version": schema.Int(), "runs": schema.Dict(_run_schema(),
+                                                                          nonempty=True)},
+                          required=["version", "runs"])
+
+
+@dataclass
+class Timeouts:
+    build: int = 3600
+    boot: int = 300
+    workload: int = 900
+
+
+@dataclass
+class VmSettings:
+    memory_mb: int = 2048
+    cpus: int = 2
+    accel: str = "auto"
+
+
+@dataclass
+class RunConfig:
+    name: str
+    source: SourceSpec
+    arches: list[str]
+    fragments: list[Path]          # shared fragments; the arch fragment is added per arch
+    kconfig_base: str = "tinyconfig"
+    patches: Path | None = None
+    workloads: list[str] = field(default_factory=list)
+    presets: dict[str, str] = field(default_factory=dict)   # workload -> preset
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    vm: VmSettings = field(default_factory=VmSettings)
+    description: str = ""
+    file: Path | None = None
+
+    def fragments_for(self, arch: str) -> list[Path]:
+        """Shared fragments with the arch's own fragment after base (later ones win)."""
+        own = self.fragments[0].parent / arch_mod.get(arch).kconfig if self.fragments else None
+        frags = list(self.fragments)
+        if own is not None:
+            frags.insert(1, own)
+        return frags
+
+
+DEFAULT_FRAGMENTS = ["base.config", "kasan.config", "lockdep.config", "mm-workloads.config"]
+
+
+def load(path: Path) -> dict[str, RunConfig]:
+    path = Path(path)
+    data, lines = schema.load_yaml(path, _file_schema())
+    if data["version"] != SCHEMA_VERSION:
+        raise schema.error_at(path, lines, "version",
+                              f"unsupported schema version {data['version']} "
+                              f"(this kto reads version {SCHEMA_VERSION})")
+    top = path.resolve().parent
+    runs = {}
+    for name, r in data["runs"].items():
+        key = f"runs.{name}"
+        runs[name] = _run(name, r, path, top, lines, key)
+    return runs
+
+
+def _run(name, r, path, top, lines, key) -> RunConfig:
+    src = r.get("source", {})
+    if "tarball" in src and "git" in src:
+        raise schema.error_at(path, lines, f"{key}.source", "give either tarball or git, not both")
+    if "ref" in src and "git" not in src:
+        raise schema.error_at(path, lines, f"{key}.source.ref", "ref needs a git source")
+    spec = SourceSpec(tarball=Path(src.get("tarball", DEFAULT_TARBALL)) if "git" not in src
+                      else None,
+                      git=(top / src["git"]) if "git" in src else None, ref=src.get("ref"))
+    if spec.git is not None and not spec.git.exists():
+        raise schema.error_at(path, lines, f"{key}.source.git", f"{spec.git} does not exist")
+
+    kc = r.get("kconfig", {})
+    names = kc.get("fragments", DEFAULT_FRAGMENTS)
+    fragments = []
+    for i, frag in enumerate(names):
+        p = top / "kconfigs" / frag
+        if not p.is_file():
+            raise schema.error_at(path, lines, f"{key}.kconfig.fragments[{i}]",
+                                  f"no such fragment {p}")
+        fragments.append(p)
+    for a in r["arches"]:
+        own = top / "kconfigs" / arch_mod.get(a).kconfig
+        if not own.is_file():
+            raise schema.error_at(path, lines, f"{key}.arches", f"missing arch fragment {own}")
+
+    patches = None
+    if r.get("patches"):
+        patches = top / "patches" / r["patches"]
+        if not patches.exists():
+            raise schema.error_at(path, lines, f"{key}.patches", f"no such series {patches}")
+
+    workloads = r.get("workloads", [])
+    presets = r.get("presets", {})
+    for wl_name, preset in presets.items():
+        if wl_name not in workloads:
+            raise schema.error_at(path, lines, f"{key}.presets.{wl_name}",
+                                  f"workload {wl_name!r} is not in this run's workloads")
+        wl = workload.load(wl_name)
+        if preset not in wl.presets:
+            raise schema.error_at(path, lines, f"{key}.presets.{wl_name}",
+                                  f"unknown preset {preset!r} (known: {', '.join(wl.presets)})")
+    for wl_name in workloads:
+        workload.load(wl_name)    # validates the workload file itself
+
+    return RunConfig(
+        name=name, source=spec, arches=r["arches"], fragments=fragments,
+        kconfig_base=kc.get("base", "tinyconfig"), patches=patches, workloads=workloads,
+        presets=presets, timeouts=Timeouts(**r.get("timeouts", {})),
+        vm=VmSettings(**r.get("vm", {})), description=r.get("description", ""), file=path)

@@ -1,0 +1,34 @@
+# kto: two commands do all set-up on a fresh Debian 12 machine.
+#   make run    install system packages + Python deps, then run the "default" run
+#   make test   same set-up, then the test suite (real kernel builds and boots)
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast setup system bench clean
+
+run: setup
+	$(VENV)/bin/kto run default
+
+test: setup
+	$(VENV)/bin/python -m pytest -ra
+
+# Unit tests only: no kernel build, no QEMU (seconds).
+test-fast: setup
+	$(VENV)/bin/python -m pytest -ra -m "not slow"
+
+setup: system $(STAMP)
+
+system:
+	@scripts/setup-system.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+bench: setup
+	$(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) results

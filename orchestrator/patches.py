@@ -1,0 +1,62 @@
+"""Apply a patch series onto an exact base commit in a build slot's worktree.
+
+Patches go in one at a time with ``git am --3way`` so a failure names its patch; on any
+failure the worktree is put back at the base (nothing half-applied survives). Committer
+identity and dates are fixed, so the same series on the same base always produces the
+same commit ids.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from orchestrator.errors import ConfigError
+from orchestrator.proc import git, run
+from orchestrator.series import Series
+from orchestrator.source import Worktree
+
+_AM_ENV = {"GIT_COMMITTER_NAME": "kto", "GIT_COMMITTER_EMAIL": "kto@localhost"}
+
+
+@dataclass
+class AppliedSeries:
+    base: str
+    head: str
+    commits: list[str] = field(default_factory=list)   # one per patch, in order
+    labels: list[str] = field(default_factory=list)    # 'patch 2/5 "subject"'
+
+
+def apply_series(wt: Worktree, base: str, series: Series) -> AppliedSeries:
+    wt.checkout(base)
+    env = {**os.environ, **_AM_ENV}
+    applied = AppliedSeries(base=base, head=base)
+    for patch in series.patches:
+        cp = run(["git", "-C", str(wt.path), "am", "--3way", "--committer-date-is-author-date",
+                  "--keep-cr"], env=env, input=patch.text, check=False)
+        if cp.returncode != 0:
+            why = _why(wt, patch, cp.stdout + cp.stderr)
+            wt.abort_am()
+            wt.checkout(base)
+            raise ConfigError(f"{patch.label()} does not apply: {why}")
+        applied.head = wt.head()
+        applied.commits.append(applied.head)
+        applied.labels.append(patch.label())
+    return applied
+
+
+def _why(wt: Worktree, patch, output: str) -> str:
+    """The most specific reason git gives: the first failing file/hunk, or 'already applied'."""
+    # A patch that applies in reverse is already in the tree.
+    rev = run(["git", "-C", str(wt.path), "apply", "--check", "--reverse", "-"],
+              input=patch.text, check=False)
+    if rev.returncode == 0:
+        return "it is already in the tree (applies in reverse)"
+    m = re.search(r"error: patch failed: (\S+):(\d+)", output)
+    if m:
+        return f"hunk at {m.group(1)}:{m.group(2)} does not match"
+    m = re.search(r"error: (\S+): does not exist in index", output)
+    if m:
+        return f"{m.group(1)} does not exist in the tree"
+    lines = [l for l in output.splitlines() if l.startswith("error:")]
+    return lines[0][len("error: "):] if lines else (output.strip().splitlines() or ["git am failed"])[0]

@@ -1,0 +1,120 @@
+"""Results of a run: plain dataclasses, written as one directory per run with
+summary.json, per-arch console logs, build metadata, workload outputs and one file per
+kernel report."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from orchestrator.workload import WorkloadResult
+
+
+@dataclass
+class ReportEntry:
+    title: str
+    type: str
+    frame: str | None
+    corrupted: bool
+    workload: str | None      # the workload running when it was printed (None: boot)
+    expected: bool            # provoked on purpose by that workload (e.g. kasan-kunit)
+    file: str                 # report file, relative to the run directory
+    first_line: str
+
+
+@dataclass
+class JobResult:
+    arch: str
+    outcome: str = "pending"  # ok | build-failed | boot-failed | infra-error | interrupted
+    source_commit: str = ""
+    commit: str = ""          # after patches
+    kernel_release: str = ""
+    patches: list[str] = field(default_factory=list)
+    build: dict = field(default_factory=dict)     # status, key, seconds, error, dir
+    boot: dict = field(default_factory=dict)      # outcome, seconds, accel, detail
+    workloads: list[WorkloadResult] = field(default_factory=list)
+    reports: list[ReportEntry] = field(default_factory=list)
+    console_log: str = ""
+    reproducer: str = ""
+    error: str = ""
+
+    def unexpected_reports(self) -> list[ReportEntry]:
+        return [r for r in self.reports if not r.expected]
+
+    def failed(self) -> bool:
+        return self.outcome != "ok" or bool(self.unexpected_reports()) or any(
+            w.status not in ("pass", "skip") for w in self.workloads)
+
+
+@dataclass
+class RunResult:
+    run: str
+    directory: Path
+    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                               time.gmtime()))
+    finished: str = ""
+    source: str = ""
+    jobs: list[JobResult] = field(default_factory=list)
+
+    def exit_code(self) -> int:
+        if any(j.outcome in ("infra-error",) for j in self.jobs):
+            return 2
+        return 1 if any(j.failed() for j in self.jobs) else 0
+
+    def write(self) -> Path:
+        data = asdict(self)
+        data["directory"] = str(self.directory)
+        for job in data["jobs"]:
+            for w in job["workloads"]:
+                w.pop("output", None)     # kept in workloads/<name>.txt
+        path = self.directory / "summary.json"
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
+
+
+def new_run_dir(root: Path, run: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{run}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{run}-{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def slug(title: str, limit: int = 60) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")[:limit] or "report"
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = float(seconds or 0)
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s" if seconds >= 60 else f"{seconds:.1f}s"
+
+
+def summary_lines(result: RunResult) -> list[str]:
+    out = []
+    for j in result.jobs:
+        b = j.build
+        line = [f"{j.arch}: {j.outcome}"]
+        if b:
+            line.append(f"build {b.get('status')} {_fmt_s(b.get('seconds', 0))}")
+        if j.boot:
+            line.append(f"boot {j.boot.get('outcome')} {_fmt_s(j.boot.get('seconds', 0))} "
+                        f"({j.boot.get('accel', '?')})")
+        out.append(", ".join(line))
+        if j.error:
+            out.append(f"  error: {j.error.splitlines()[0] if j.error else ''}")
+        for w in j.workloads:
+            counts = " ".join(f"{k}={v}" for k, v in w.counts().items())
+            out.append(f"  workload {w.workload}: {w.status} ({counts or 'no tests'}) "
+                       f"{_fmt_s(w.seconds)}{' - ' + w.reason if w.reason else ''}")
+        expected = [r for r in j.reports if r.expected]
+        unexpected = j.unexpected_reports()
+        out.append(f"  reports: {len(unexpected)} unexpected"
+                   + (f", {len(expected)} expected (provoked by a workload)" if expected else ""))
+        for r in unexpected[:20]:
+            out.append(f"    {r.title}  [{r.file}]")
+    return out

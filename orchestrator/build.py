@@ -193,7 +193,9 @@ def _collect(inp: BuildInput, out: Path, dest: Path, env: dict) -> None:
     (dest / "kernel.release").write_text(release + "\n")
     with open(dest / "modules.cpio", "wb") as fh:
         w = CpioWriter(fh)
-        w.tree(staging / "lib" / "modules", "lib/modules")
+        # usr/lib: the guest image is merged-/usr, and a "lib" directory in this second
+        # archive would replace the image's lib -> usr/lib symlink when unpacked.
+        w.tree(staging / "lib" / "modules", "usr/lib/modules")
         w.close()
     mods = dest / "modules"
     mods.mkdir()

@@ -32,6 +32,7 @@ from orchestrator.arch import Arch
 from orchestrator.errors import KtoError
 
 READY_MARK = "kto: guest ready"
+FAILED_MARK = "kto: dropbear failed to start"
 _LIVE: set["Vm"] = set()
 
 
@@ -203,8 +204,12 @@ class Vm:
     def boot(self, timeout: float = 300, ssh_key: Path | None = None) -> BootResult:
         """Start QEMU and wait until the guest's SSH answers."""
         self.start()
-        m = self.console.wait_for(re.escape(READY_MARK) + r"|Kernel panic|end Kernel panic",
-                                  timeout)
+        m = self.console.wait_for(re.escape(READY_MARK) + r"|Kernel panic|" +
+                                  re.escape(FAILED_MARK), timeout)
+        if m is not None and m.group(0) == FAILED_MARK:
+            self.stop()
+            return BootResult("ssh-refused", time.monotonic() - self.started,
+                              f"{FAILED_MARK}\n{self.console.tail()}")
         if m is None or m.group(0) != READY_MARK:
             return self._boot_failure(timeout)
         deadline = self.started + timeout

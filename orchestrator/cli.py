@@ -11,7 +11,7 @@ from orchestrator.errors import KtoError
 # Modules that provide subcommands, in --help order.
 COMMAND_MODULES = [
     "orchestrator.commands.run",
-    # "orchestrator.report.cli",  (enabled when the report engine lands)
+    "orchestrator.report.cli",
 ]
 
 

@@ -1,0 +1,224 @@
+"""Conformance of the parser against syzkaller's expected titles.
+
+    python -m orchestrator.report.conformance [CORPUS_DIR]
+
+Prints a per-family table (files, exact title %, type %, corrupted %) and the mismatches.
+Mismatches we chose not to match are listed in KNOWN_MISMATCHES with the reason.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.report.parser import parse
+
+DEFAULT_CORPUS = Path(os.environ.get("KTO_REPORT_CORPUS", "/work/shared/corpus/syzkaller-linux-reports"))
+
+# category -> (reason, file ids).  Each listed file may mismatch in title/type/corrupted, but
+# must still agree on crash/no-crash.
+KNOWN_MISMATCHES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "kmsan": (
+        "KMSAN reports: kto builds KASAN/lockdep kernels; KMSAN's 'Uninit was stored/created' "
+        "trace layout and its frame skips are not modelled (title prefix and type do match)",
+        ("633", "634", "670", "672", "682", "689", "709", "751"),
+    ),
+    "rust-panic": (
+        "Rust 'attempt to ... with overflow' panics need Rust symbol demangling; we report the "
+        "BUG that follows (kernel BUG in rust_helper_BUG) instead",
+        ("748", "749"),
+    ),
+    "go-runtime": (
+        "syz-executor Go runtime crash variant ('fatal error: runtimer: bad p') outside kernel scope",
+        ("707",),
+    ),
+    "corrupted-heuristics": (
+        "syzkaller's corrupted verdict depends on its console/'questionable line' heuristics and "
+        "on interleaved fault-injection stacks it drops; title prefix matches, only the frame "
+        "('corrupted' vs a frame) or the C flag differs",
+        ("17", "82", "90", "111", "197", "206", "211", "218", "230", "343", "344", "599"),
+    ),
+    "frame-choice": (
+        "guilty frame differs: syzkaller's extra per-format skip lists (usb, loop compat ioctl, "
+        "bad-page owner trace, stack-overflow recursion heuristics) are not replicated",
+        ("294", "333", "386", "419", "614", "615", "725"),
+    ),
+}
+
+
+@dataclass
+class Case:
+    name: str
+    log: str
+    titles: list[str] = field(default_factory=list)  # TITLE first, then ALTs
+    type: str = ""
+    corrupted: bool = False
+
+
+def load_case(path: Path) -> Case:
+    data = path.read_text(encoding="utf-8", errors="replace")
+    head, sep, log = data.partition("\n\n")
+    if data.startswith("\n"):
+        head, log = "", data[1:]
+    case = Case(path.name, log)
+    alts = []
+    for ln in head.split("\n"):
+        key, _, val = ln.partition(": ")
+        if key == "TITLE":
+            case.titles.insert(0, val.strip())
+        elif key == "ALT":
+            alts.append(val.strip())
+        elif key == "TYPE":
+            case.type = val.strip()
+        elif key == "CORRUPTED":
+            case.corrupted = val.strip() == "Y"
+    case.titles += alts
+    # An expected-report section after the log is not part of the log.
+    idx = log.find("\nREPORT:\n")
+    if idx >= 0:
+        case.log = log[:idx]
+    elif log.startswith("REPORT:\n"):
+        case.log = ""
+    return case
+
+
+def load_corpus(root: Path = DEFAULT_CORPUS) -> list[Case]:
+    files = [p for p in root.iterdir() if p.name.isdigit()]
+    return [load_case(p) for p in sorted(files, key=lambda p: int(p.name))]
+
+
+FAMILIES = (
+    ("KASAN", re.compile(r"^(KASAN|KFENCE):")),
+    ("lockdep/atomic-sleep/RCU", re.compile(
+        r"^(possible deadlock|inconsistent lock state|BUG: (sleeping function|scheduling while atomic|held lock freed|bad unlock|spinlock|rwlock|using |workqueue leaked)"
+        r"|WARNING: (suspicious RCU|locking bug|bad unlock|held lock freed|nested lock|still has locks|possible circular)|INFO: (suspicious RCU|trying to register non-static))")),
+    ("WARNING", re.compile(r"^WARNING")),
+    ("BUG/GPF/page-fault", re.compile(
+        r"^(kernel BUG|BUG: |general protection fault|stack segment|divide error|Internal error|PANIC: double fault|Oops)")),
+    ("hang", re.compile(r"^(INFO: task |INFO: rcu detected stall|BUG: soft lockup|BUG: workqueue lockup)")),
+)
+GATED = {name for name, _ in FAMILIES}
+
+
+def family(title: str) -> str:
+    if not title:
+        return "no crash"
+    for name, rx in FAMILIES:
+        if rx.search(title):
+            return name
+    return "other"
+
+
+@dataclass
+class Result:
+    case: Case
+    title: str | None
+    type: str | None
+    corrupted: bool | None
+
+    @property
+    def crash_ok(self) -> bool:
+        return bool(self.case.titles) == (self.title is not None)
+
+    @property
+    def title_ok(self) -> bool:
+        if not self.case.titles:
+            return self.title is None
+        return self.title in self.case.titles
+
+    @property
+    def type_ok(self) -> bool:
+        return not self.case.titles or (self.type == (self.case.type or "UNKNOWN"))
+
+    @property
+    def corrupted_ok(self) -> bool:
+        return not self.case.titles or self.corrupted == self.case.corrupted
+
+    @property
+    def ok(self) -> bool:
+        return self.crash_ok and self.title_ok and self.type_ok and self.corrupted_ok
+
+
+def run(cases: list[Case]) -> list[Result]:
+    out = []
+    for case in cases:
+        reps = parse(case.log)
+        r = reps[0] if reps else None
+        out.append(Result(case, r.title if r else None, r.type if r else None, r.corrupted if r else None))
+    return out
+
+
+def known(name: str) -> str | None:
+    for cat, (_, ids) in KNOWN_MISMATCHES.items():
+        if name in ids:
+            return cat
+    return None
+
+
+def table(results: list[Result]) -> str:
+    fams: dict[str, list[Result]] = {}
+    for r in results:
+        fams.setdefault(family(r.case.titles[0] if r.case.titles else ""), []).append(r)
+    order = [n for n, _ in FAMILIES] + ["other", "no crash"]
+    rows = ["| family | files | crash agree % | exact title % | type % | corrupted % |",
+            "|---|---:|---:|---:|---:|---:|"]
+
+    def pct(n, d):
+        return f"{100.0 * n / d:.1f}" if d else "-"
+
+    for name in order + ["ALL"]:
+        rs = results if name == "ALL" else fams.get(name, [])
+        if not rs:
+            continue
+        rows.append(
+            f"| {name} | {len(rs)} | {pct(sum(r.crash_ok for r in rs), len(rs))} | "
+            f"{pct(sum(r.title_ok for r in rs), len(rs))} | {pct(sum(r.type_ok for r in rs), len(rs))} | "
+            f"{pct(sum(r.corrupted_ok for r in rs), len(rs))} |"
+        )
+    return "\n".join(rows)
+
+
+def family_title_rate(results: list[Result], name: str) -> float:
+    rs = [r for r in results if r.case.titles and family(r.case.titles[0]) == name]
+    return sum(r.title_ok for r in rs) / len(rs) if rs else 1.0
+
+
+def mismatch_lines(results: list[Result]) -> list[str]:
+    out = []
+    for r in results:
+        if r.ok:
+            continue
+        exp = r.case.titles[0] if r.case.titles else "<no crash>"
+        cat = known(r.case.name)
+        tag = f"[{cat}]" if cat else "[UNEXPECTED]"
+        out.append(
+            f"{tag} {r.case.name}: expected {exp!r} {r.case.type or '-'} C={r.case.corrupted:d}; "
+            f"got {r.title!r} {r.type or '-'} C={int(bool(r.corrupted))}"
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    root = Path(argv[0]) if argv else DEFAULT_CORPUS
+    if not root.is_dir():
+        print(f"conformance: no corpus directory {root}", file=sys.stderr)
+        return 2
+    results = run(load_corpus(root))
+    print(table(results))
+    print()
+    for cat, (reason, ids) in KNOWN_MISMATCHES.items():
+        print(f"known mismatch '{cat}' ({len(ids)} files): {reason}")
+    print()
+    lines = mismatch_lines(results)
+    print(f"{len(lines)} mismatching files:")
+    for ln in lines:
+        print("  " + ln)
+    unexpected = [ln for ln in lines if ln.startswith("[UNEXPECTED]")]
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

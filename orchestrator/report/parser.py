@@ -1,0 +1,415 @@
+"""Find kernel reports in a console log and describe them (title, type, guilty frame).
+
+Pipeline: a single combined regex finds candidate header lines in the whole log (cheap, so
+large clean logs parse fast); each candidate is checked against the oops table, suppressions
+and the benign table; reports are delimited per printk caller context; then the earliest
+matching format of the report's oops gives the title and the stack extractor the frame.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from bisect import bisect_left, bisect_right
+from dataclasses import astuple, dataclass, field
+
+from orchestrator.report import formats as F
+from orchestrator.report.frames import Frame, extract_frame, parse_frame_line
+
+
+@dataclass
+class Report:
+    title: str
+    type: str
+    frame: str | None
+    frames: list[Frame] = field(default_factory=list)
+    text: str = ""
+    corrupted: bool = False
+    start_line: int = 0
+    end_line: int = 0
+    caller: str | None = None
+    corrupted_reason: str | None = None
+
+
+# "[  12.345678][ T1234] ", "[ T1234] ", "<6>[   1.2] ", also junk glued in front of the
+# timestamp ("syzkaller login: [ 1.2] ...", "** 5 printk messages dropped ** [ 1.2] ...").
+_TS_RE = re.compile(r"\[ *[0-9]+\.[0-9]+\]")
+_PREFIX_RE = re.compile(
+    r"^(?:<[0-9]+>)?(?:\[ *[0-9]+\.[0-9]+\])?(?:\[ *([TC][0-9]+)\])?(?: |$)?"
+)
+
+_MAX_REPORT_LINES = 1000
+# With caller ids, text past the next report of the same context still feeds the title.
+_MAX_EXTRA_LINES = 300
+_END_RES = re.compile(
+    r"^(?:---\[ end trace|---\[ end Kernel panic|Kernel Offset:|Rebooting in [0-9]+ seconds)"
+)
+_KASAN_BAR = re.compile(r"^={40,}\s*$")
+_BAR_OOPS = re.compile(r"(?:KASAN|KFENCE|KMSAN|KCSAN|UBSAN):")
+
+
+def strip_line(line: str) -> tuple[str, str | None]:
+    """Return (line without console prefixes, printk caller id or None)."""
+    if "\r" in line:
+        line = line.rstrip("\r")
+        line = line[line.rfind("\r") + 1:]
+    if not line:
+        return line, None
+    ch = line[0]
+    if ch != "[" and ch != "<":
+        m = _TS_RE.search(line, 0, 120)
+        if m is None:
+            return line, None
+        line = line[m.start():]
+    m = _PREFIX_RE.match(line)
+    end = m.end()
+    return (line[end:] if end else line), m.group(1)
+
+
+# Block version of strip_line: one C-level pass over many lines.  It does not handle junk
+# glued before the timestamp ("login: [ 1.2] ..."); report header lines use strip_line.
+_BLOCK_PREFIX = r"^(?:<[0-9]+>)?(?:\[ *[0-9]+\.[0-9]+\])?"
+_BLOCK_CTX_RE = re.compile(_BLOCK_PREFIX + r"(?:\[ *([TC][0-9]+)\])?", re.M)
+_BLOCK_STRIP_RE = re.compile(_BLOCK_PREFIX + r"(?:\[ *[TC][0-9]+\])?(?: |$)?", re.M)
+
+
+class _StrippedLines:
+    """Stripped text and caller ids for the union of all report ranges, computed once."""
+
+    def __init__(self, lines: list[str], ranges: list[tuple[int, int]]):
+        self.chunks: list[tuple[int, int, list[str], list[str]]] = []
+        for a, b in _merge(ranges):
+            block = "\n".join(lines[a:b])
+            if "\r" in block:
+                pairs = [strip_line(ln) for ln in lines[a:b]]
+                strs, ctxs = [p[0] for p in pairs], [p[1] or "" for p in pairs]
+            else:
+                strs = _BLOCK_STRIP_RE.sub("", block).split("\n")
+                ctxs = _BLOCK_CTX_RE.findall(block)
+            self.chunks.append((a, b, strs, ctxs))
+        self._starts = [c[0] for c in self.chunks]
+
+    def get(self, a: int, b: int) -> tuple[list[str], list[str]]:
+        i = bisect_right(self._starts, a) - 1
+        ca, cb, strs, ctxs = self.chunks[i]
+        return strs[a - ca:b - ca], ctxs[a - ca:b - ca]
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def _oops_re() -> re.Pattern:
+    heads = sorted({o.header for o in F.OOPSES}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(h) for h in heads))
+
+
+_OOPS_ANY = _oops_re()
+
+
+def _match_oops(line: str) -> F.Oops | None:
+    for oops in F.OOPSES:
+        if oops.anchored:
+            if not line.startswith(oops.header):
+                continue
+        else:
+            pos = line.find(oops.header)
+            if pos < 0:
+                continue
+            # "ODEBUG:" / "DEBUG:" are not "BUG:".
+            if pos > 0 and (line[pos - 1].isalnum() or line[pos - 1] == "_"):
+                pos = _find_word(line, oops.header, pos)
+                if pos < 0:
+                    continue
+        if any(s.search(line) for s in oops.suppressions):
+            continue
+        return oops
+    return None
+
+
+def _find_word(line: str, header: str, pos: int) -> int:
+    while pos >= 0:
+        if pos == 0 or not (line[pos - 1].isalnum() or line[pos - 1] == "_"):
+            return pos
+        pos = line.find(header, pos + 1)
+    return -1
+
+
+def _benign_lines(lines: list[str], text: str) -> set[int]:
+    """Line indices covered by known-benign blocks (see formats.BENIGN)."""
+    out: set[int] = set()
+    pos, line_no = 0, 0
+    for m in F.BENIGN_TRIGGER.finditer(text):
+        line_no += text.count("\n", pos, m.start())
+        pos = m.start()
+        stripped, ctx = strip_line(lines[line_no])
+        for b in F.BENIGN:
+            if not b.trigger.search(stripped):
+                continue
+            out.add(line_no)
+            j = line_no + 1
+            while j < len(lines) and j - line_no <= b.max_lines:
+                s, c = strip_line(lines[j])
+                if c != ctx and c is not None and ctx is not None:
+                    j += 1
+                    continue
+                if not s.strip() or not b.continuation.match(s):
+                    break
+                out.add(j)
+                j += 1
+            break
+    return out
+
+
+@dataclass
+class _Start:
+    line: int
+    oops: F.Oops
+    ctx: str | None
+    stripped: str
+
+
+def _find_starts(lines: list[str], text: str) -> list[_Start]:
+    benign = set()
+    if any(k in text for k in F.BENIGN_KEYWORDS) and F.BENIGN_TRIGGER.search(text):
+        benign = _benign_lines(lines, text)
+    starts: list[_Start] = []
+    pos, line_no, last = 0, 0, -1
+    for m in _OOPS_ANY.finditer(text):
+        line_no += text.count("\n", pos, m.start())
+        pos = m.start()
+        if line_no == last or line_no in benign:
+            continue
+        last = line_no
+        stripped, ctx = strip_line(lines[line_no])
+        oops = _match_oops(stripped)
+        if oops is not None:
+            starts.append(_Start(line_no, oops, ctx, stripped))
+    return starts
+
+
+def _same_ctx(a: str | None, b: str | None) -> bool:
+    return a == b or a is None or b is None
+
+
+def parse(log: str) -> list[Report]:
+    """Every kernel report in ``log`` in order of appearance."""
+    if not isinstance(log, str):
+        log = log.decode("utf-8", "replace")
+    lines = log.split("\n")
+    starts = _find_starts(lines, log)
+    # Group follow-ups (panic after an oops, "Oops:" after "BUG: unable to handle") into the
+    # report open in the same context.
+    heads: list[_Start] = []
+    for s in starts:
+        prev = next((h for h in reversed(heads) if _same_ctx(h.ctx, s.ctx)), None)
+        if prev is not None and s.oops.followup is not None and s.oops.followup.search(s.stripped):
+            continue
+        if prev is not None and s.line - prev.line <= 12 and _is_oops_continuation(prev, s):
+            continue
+        heads.append(s)
+    spans = []
+    for i, h in enumerate(heads):
+        limit = next((n.line for n in heads[i + 1:] if n.oops.interrupts and _same_ctx(n.ctx, h.ctx)),
+                     len(lines))
+        ext = min(len(lines), limit + _MAX_EXTRA_LINES) if h.ctx is not None else limit
+        spans.append((limit, min(ext, h.line + _MAX_REPORT_LINES)))
+    stripped = _StrippedLines(lines, [(h.line + 1, stop) for h, (_, stop) in zip(heads, spans)])
+    return [_build(lines, h, limit, stop, stripped) for h, (limit, stop) in zip(heads, spans)]
+
+
+_OOPS_LINE = re.compile(r"^(?:Oops(?:: | \[| -)|Internal error: Oops|invalid opcode:)")
+
+
+def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
+    # "BUG: unable to handle ..." / "kernel BUG at" are followed by an "Oops: [#1]" or
+    # "invalid opcode: 0000 [#1]" line that belongs to the same report.
+    return bool(_OOPS_LINE.match(s.stripped)) and prev.oops.header != s.oops.header
+
+
+def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLines) -> Report:
+    """Collect the report's lines (same caller context only) and describe it.
+
+    With printk caller ids a later report in the same context does not cut the text used
+    for the title (as in syzkaller): interleaving is already resolved by the context.
+    """
+    hctx = h.ctx
+    stripped: list[str] = [h.stripped]
+    idx: list[int] = [h.line]
+    bar_end = bool(_BAR_OOPS.search(h.stripped))
+    first = h.line + 1
+    strs, ctxs = pre.get(first, stop) if first < stop else ([], [])
+    want = hctx or ""
+    for k, s in enumerate(strs):
+        if hctx is not None and ctxs[k] != want:
+            continue
+        stripped.append(s)
+        idx.append(first + k)
+        # Cheap first-character test before the end-marker regexes.
+        if s and s[0] in "-KR=" and (_END_RES.match(s) or (bar_end and _KASAN_BAR.match(s))):
+            break
+    title, typ, frame, corrupted, reason, frames = _describe_cached(h.oops.header, tuple(stripped))
+    n = bisect_left(idx, limit)
+    while n > 1 and not stripped[n - 1].strip():
+        n -= 1
+    return Report(
+        title=title, type=typ, frame=frame, frames=[Frame(*f) for f in frames],
+        text="\n".join(lines[j] for j in idx[:n]), corrupted=corrupted, start_line=h.line,
+        end_line=idx[n - 1], caller=hctx, corrupted_reason=reason,
+    )
+
+
+_OOPS_BY_HEADER = {o.header: o for o in F.OOPSES}
+
+
+@lru_cache(maxsize=512)
+def _describe_cached(header: str, stripped: tuple[str, ...]):
+    # Identical reports (a WARN_ON hit in a loop) differ only in the stripped timestamps.
+    lines = list(stripped)
+    title, typ, frame, corrupted, reason, trace = describe(_OOPS_BY_HEADER[header], "\n".join(lines), lines)
+    frames = []
+    if trace is not None:
+        for ln in lines[trace[0]:trace[1]]:
+            fr = parse_frame_line(ln)
+            if fr is not None:
+                frames.append(astuple(fr))
+    return title, typ, frame, corrupted, reason, tuple(frames)
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos)
+
+
+def describe(oops: F.Oops, text: str, lines: list[str]):
+    """Title, type, guilty frame, corrupted flag+reason and trace line range for a report."""
+    cands = []
+    for idx, f in enumerate(oops.formats):
+        m = f.title.search(text)
+        if m is not None:
+            cands.append((m.start(), idx, f, m))
+    cands.sort(key=lambda c: (c[0], c[1]))
+    for _, _, f, m in cands:
+        if f.report is not None and not f.report.search(text):
+            continue
+        args = [g or "" for g in m.groups()]
+        frame, reason, trace = None, None, None
+        if f.stack is not None:
+            first = _line_of(text, m.start())
+            r = extract_frame(f.stack, lines[first:])
+            frame, reason = r.frame, r.corrupted
+            if r.trace is not None:
+                trace = (first + r.trace[0], first + r.trace[1])
+            if frame is None:
+                frame = "corrupted"
+                reason = reason or "extracted no stack frame"
+            elif reason is not None and frame:
+                reason = None  # fault-injection noise did not prevent finding the frame
+            args.append(frame)
+        title = normalize_title(f.fmt.format(*args))
+        if reason is None and f.corrupted:
+            reason = "report format is marked as corrupted"
+        if reason is None and not f.no_stack:
+            reason = _no_stack_reason(text)
+        if trace is None:
+            trace = _first_trace(lines)
+        return (title, f.type or report_type(title, oops), None if frame == "corrupted" else frame,
+                reason is not None, reason, trace)
+    # Header seen but no format matched: keep the raw line, flag as corrupted.
+    first = lines[0] if lines else ""
+    pos = first.find(oops.header)
+    title = normalize_title(first[pos:] if pos >= 0 else first)
+    return title, report_type(title, oops), None, True, "matched no format", _first_trace(lines)
+
+
+_STACK_KEYWORDS = (
+    re.compile(r"Call (?:T|t)race"), re.compile(r"Allocated:"), re.compile(r"Allocated by task [0-9]+:"),
+    re.compile(r"Freed:"), re.compile(r"Freed by task [0-9]+:"), re.compile(r"[^k] backtrace:"),
+    re.compile(r"Backtrace:"), re.compile(r"Uninit was stored to memory at"),
+)
+_SYMBOLIZED_FRAME = re.compile(r"(?:[a-zA-Z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+|[a-zA-Z0-9_.]+ [^\s]+:\d+ \[inline\]|\[<[0-9a-f]+>\])")
+
+
+def _no_stack_reason(text: str) -> str | None:
+    """A report that should have a stack but has none (or an empty one) is truncated."""
+    has = False
+    for key in _STACK_KEYWORDS:
+        m = key.search(text)
+        if m is None:
+            continue
+        rest = text[m.end():].split("\n", 3)
+        nxt = rest[1] if len(rest) > 1 else ""
+        if (nxt.strip() in ("<IRQ>", "<TASK>", "<NMI>") or nxt.startswith("PID = ")) and len(rest) > 2:
+            nxt = rest[2]
+        if not nxt or not _SYMBOLIZED_FRAME.search(nxt):
+            return "no frames after stack trace keyword"
+        has = True
+    if not has and _PC_FRAME_RUN.search(text):
+        has = True  # riscv die(): "[<pc>] func+0x.." lines without a "Call Trace:" header
+    return None if has else "no stack trace in report"
+
+
+_PC_FRAME_RUN = re.compile(r"^\[<[0-9a-f]+>\] [A-Za-z0-9_.]+\+0x.*\n\[<[0-9a-f]+>\] [A-Za-z0-9_.]+\+0x", re.M)
+_PC_FRAME_LINE = re.compile(r"^\[<[0-9a-f]+>\] [A-Za-z0-9_.]+\+0x")
+
+
+def _first_trace(lines: list[str]) -> tuple[int, int] | None:
+    for i, ln in enumerate(lines):
+        if _PC_FRAME_LINE.match(ln):
+            j = i
+            while j < len(lines) and _PC_FRAME_LINE.match(lines[j]):
+                j += 1
+            return (i, j)
+        if F.CALL_TRACE.search(ln):
+            j = i + 1
+            while j < len(lines) and not F.STACK_START_ANY.search(lines[j]):
+                j += 1
+            return (i + 1, j)
+    return None
+
+
+_EXECUTOR_RE = re.compile(r"syz-executor[0-9]+(?:(?:/|:)[0-9]+)?")
+_FUNC_OFF_RE = re.compile(r"([a-zA-Z0-9_.]+)\+0x[0-9a-f]+/0x[0-9a-f]+")
+_ADDR_RE = re.compile(r"(?<![A-Za-z0-9_])(?:0x[0-9a-f]+|(?=[0-9a-f]*[0-9])[0-9a-f]{6,})(?![A-Za-z0-9_])")
+_NUM_RE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?![0-9])|[0-9]{5,}(?![0-9A-Za-z_])")
+
+
+def normalize_title(title: str) -> str:
+    """syzbot title conventions: no offsets, addresses or numbers that differ between runs."""
+    title = _EXECUTOR_RE.sub("syz-executor", title)
+    title = _FUNC_OFF_RE.sub(r"\1", title)
+    title = _ADDR_RE.sub("ADDR", title)
+    title = _NUM_RE.sub("NUM", title)
+    return title.strip()
+
+
+_KASAN_KIND = re.compile(r"^(KASAN|KFENCE): ([a-z\- ]+?)(?: (Read|Write|read|write))?(?: in |$)")
+
+
+def report_type(title: str, oops: F.Oops) -> str:
+    m = _KASAN_KIND.match(title)
+    if m:
+        tool, kind, access = m.group(1), m.group(2), (m.group(3) or "").upper()
+        if tool == "KFENCE" and kind == "memory corruption":
+            return "KFENCE-MEMORY-CORRUPTION"
+        if "free" in kind and "after" not in kind:
+            return f"{tool}-INVALID-FREE"
+        base = f"{tool}-"
+        if "use-after-free" in kind:
+            base += "USE-AFTER-FREE-"
+        elif "null-ptr-deref" in kind:
+            base += "NULL-POINTER-DEREFERENCE-"
+        return base + (access or "READ")
+    if title.startswith("KMSAN: kernel-infoleak") or title.startswith("KMSAN: kernel-usb-infoleak"):
+        return "KMSAN-INFO-LEAK"
+    if title.startswith("KMSAN: uninit-value"):
+        return "KMSAN-UNINIT-VALUE"
+    if title.startswith("KMSAN:"):
+        return "KMSAN"
+    if title.startswith("WARNING:") and ("lock" in title or "RCU" in title):
+        return "LOCKDEP"
+    return oops.type

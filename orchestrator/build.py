@@ -41,7 +41,9 @@ class BuildInput:
     patches: list[str]         # applied patch ids, in order
     fragments: list[Path]
     kconfig_base: str = "tinyconfig"
-    variant: str = "default"   # names the persistent build directory
+    # Names the persistent build directory. One per arch by default: Kbuild rebuilds only
+    # what a config change touches, and ccache serves switching back and forth.
+    variant: str = "main"
 
 
 @dataclass

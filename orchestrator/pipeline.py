@@ -67,7 +67,7 @@ def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
             arch=arch, toolchain=tc, tree=wt.path, commit=job.commit, tree_id=wt.tree_id(),
             base_commit=src.commit, patches=job.patches and
             [c for c in _commits_since(wt, src.commit)], fragments=cfg.fragments_for(arch.name),
-            kconfig_base=cfg.kconfig_base, variant=_variant(cfg, arch))
+            kconfig_base=cfg.kconfig_base)
         b = build.build(inp, lambda m: progress(f"{arch.name}: {m}"))
     job.build = {"status": b.status, "key": b.key, "seconds": round(b.duration, 1),
                  "dir": str(b.dir) if b.dir else None, "error": b.error,
@@ -98,13 +98,6 @@ def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
     finally:
         initrd.unlink(missing_ok=True)
     _collect_reports(job, out, console_log)
-
-
-def _variant(cfg: RunConfig, arch: arch_mod.Arch) -> str:
-    """Build-directory name: one per distinct fragment list, so configs don't thrash."""
-    names = "+".join(p.stem for p in cfg.fragments_for(arch.name))
-    import hashlib
-    return f"{cfg.kconfig_base}-{hashlib.sha256(names.encode()).hexdigest()[:8]}"
 
 
 def _commits_since(wt: source.Worktree, base: str) -> list[str]:

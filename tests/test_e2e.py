@@ -1,0 +1,149 @@
+"""End to end on real kernels: build x86_64 (cached after the first run), boot under
+QEMU, SSH in, run workloads, parse results and reports. Also the faults: a panicking
+and a hanging guest are outcomes, Ctrl-C leaves no QEMU behind."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator import arch, config, pipeline, vm
+from tests.kernels import built_kernel, guest_image
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+MARKER = "kto-selftest: boot marker applied by patches/selftest/boot-marker.mbox"
+
+
+def qemu_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-f", "qemu-system-"], capture_output=True, text=True)
+    return [l for l in out.stdout.splitlines() if "pgrep" not in l]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return config.load(REPO / "runs.yaml")
+
+
+@pytest.fixture(scope="module")
+def default_run(runs, tmp_path_factory):
+    return pipeline.run(runs["default"], tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def selftest_run(runs, tmp_path_factory):
+    return pipeline.run(runs["selftest"], tmp_path_factory.mktemp("results"))
+
+
+def test_default_run_builds_boots_and_runs_vmalloc(default_run):
+    [job] = default_run.jobs
+    assert job.outcome == "ok", job.error
+    assert job.build["status"] in ("ok", "cached")
+    assert job.boot["outcome"] == "ready" and job.boot["seconds"] > 0
+    assert job.kernel_release.startswith("6.12.")
+    [wl] = job.workloads
+    assert wl.workload == "vmalloc"
+    names = {t.name: t.status for t in wl.tests}
+    # Every test of the fast preset reported a Summary line.
+    assert len(names) >= 10, names
+    assert names["fix_size_alloc_test"] == "pass"
+    assert names["align_shift_alloc_test"] == "xfail"
+    assert all(s in ("pass", "xfail") for s in names.values()), names
+    assert wl.status == "pass"
+    # The expected allocation-failure trace is not a kernel report.
+    assert job.unexpected_reports() == [], [r.title for r in job.reports]
+    console = (default_run.directory / job.console_log).read_text(errors="replace")
+    assert vm.READY_MARK in console and "Linux version 6.12" in console
+    assert MARKER not in console          # no series in this run
+    summary = json.loads((default_run.directory / "summary.json").read_text())
+    assert summary["jobs"][0]["source_commit"] == job.source_commit
+    meta = json.loads((default_run.directory / "x86_64" / "build-metadata.json").read_text())
+    assert meta["key"] == job.build["key"] and meta["exit_status"] == 0
+    assert meta["reproducer"].startswith("make ") and "O=" in meta["reproducer"]
+    assert default_run.exit_code() == 0
+
+
+def test_identical_build_is_reused(default_run):
+    """A second build of the same inputs is a store hit, not a rebuild."""
+    t0 = time.monotonic()
+    r = built_kernel("default", "x86_64")
+    assert r.status == "cached" and r.key == default_run.jobs[0].build["key"]
+    assert time.monotonic() - t0 < 60
+
+
+def test_patched_kernel_shows_marker_and_kasan_reports_are_found(selftest_run):
+    [job] = selftest_run.jobs
+    assert job.outcome == "ok", job.error
+    assert job.patches == ['patch 1/1 "mm/vmalloc: print a boot marker for kto\'s patch test"']
+    assert job.commit != job.source_commit
+    console = (selftest_run.directory / job.console_log).read_text(errors="replace")
+    assert MARKER in console
+    kunit = next(w for w in job.workloads if w.workload == "kasan-kunit")
+    passed = [t.name for t in kunit.tests if t.status == "pass"]
+    assert len(passed) >= 20 and "kmalloc_oob_right" in passed, kunit.tests[:5]
+    kasan = [r for r in job.reports if r.title.startswith("KASAN: ")]
+    assert len(kasan) >= 20
+    titles = {r.title for r in kasan}
+    assert any("slab-out-of-bounds" in t for t in titles), titles
+    assert any("use-after-free" in t for t in titles), titles
+    # They happened while kasan-kunit ran, which provokes them on purpose.
+    assert all(r.workload == "kasan-kunit" and r.expected for r in kasan)
+    assert (selftest_run.directory / kasan[0].file).read_text().startswith("KASAN: ")
+    vmalloc = next(w for w in job.workloads if w.workload == "vmalloc")
+    assert vmalloc.status == "pass"
+
+
+def _built(runs) -> tuple:
+    r = built_kernel("default", "x86_64")
+    return arch.get("x86_64"), r, guest_image("x86_64")
+
+
+def test_panicking_guest_is_an_outcome(default_run, runs, tmp_path):
+    a, r, img = _built(runs)
+    spec = vm.VmSpec(a, r.artifact("image"), img.initramfs, cmdline_extra=["rdinit=/nonexistent"])
+    with vm.Vm(spec, tmp_path / "console.log") as guest:
+        t0 = time.monotonic()
+        res = guest.boot(timeout=120, ssh_key=img.ssh_key)
+        assert res.outcome == "panic", res
+        assert "Kernel panic" in res.detail
+        assert time.monotonic() - t0 < 100       # panic=-1 + -no-reboot: QEMU ends at once
+        assert not guest.alive()
+    assert qemu_processes() == []
+
+
+def test_hanging_guest_times_out_and_is_killed(default_run, runs, tmp_path):
+    a, r, img = _built(runs)
+    # init is a shell reading the console: it never signals readiness.
+    spec = vm.VmSpec(a, r.artifact("image"), img.initramfs, cmdline_extra=["rdinit=/bin/sh"])
+    with vm.Vm(spec, tmp_path / "console.log") as guest:
+        res = guest.boot(timeout=25, ssh_key=img.ssh_key)
+        assert res.outcome == "boot-timeout", res
+    assert qemu_processes() == []
+
+
+def test_ctrl_c_leaves_no_qemu(default_run, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "default",
+                             "--results", str(tmp_path)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "booted in" in line or "workload vmalloc" in line:
+                break
+        assert qemu_processes(), "".join(seen)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(seen) + out
+    assert "Traceback" not in out
+    time.sleep(0.5)
+    assert qemu_processes() == []

@@ -1,6 +1,7 @@
 """End to end on real kernels: build x86_64 (cached after the first run), boot under
 QEMU, SSH in, run workloads, parse results and reports. Also the faults: a panicking
 and a hanging guest are outcomes, Ctrl-C leaves no QEMU behind."""
+import dataclasses
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import arch, config, pipeline, vm
+from orchestrator import arch, build, config, pipeline, vm
 from tests.kernels import built_kernel, guest_image
 
 pytestmark = pytest.mark.slow
@@ -96,6 +97,23 @@ def test_patched_kernel_shows_marker_and_kasan_reports_are_found(selftest_run):
     assert (selftest_run.directory / kasan[0].file).read_text().startswith("KASAN: ")
     vmalloc = next(w for w in job.workloads if w.workload == "vmalloc")
     assert vmalloc.status == "pass"
+
+
+def test_build_failure_is_an_outcome(default_run, runs, tmp_path):
+    """A series that breaks the build: a recorded outcome with the compiler's first error
+    lines, nothing in the build store, exit status 1, and no boot attempted."""
+    cfg = dataclasses.replace(runs["default"], name="build-error", workloads=[],
+                              patches=REPO / "patches/selftest/build-error.mbox")
+    result = pipeline.run(cfg, tmp_path)
+    [job] = result.jobs
+    assert job.outcome == "build-failed"
+    first = job.error.splitlines()[0]
+    assert "mm/vmalloc.c" in first and "error:" in first, job.error
+    assert "kto_selftest_undeclared_function" in first
+    assert job.boot == {} and job.build["dir"] is None
+    assert not build.store_dir(arch.get("x86_64"), job.build["key"]).exists()
+    assert (result.directory / "x86_64" / "build.log").exists()
+    assert result.exit_code() == 1
 
 
 def _built(runs) -> tuple:

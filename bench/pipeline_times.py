@@ -46,13 +46,13 @@ def main() -> int:
         t0 = time.monotonic()
         hit = build.build(build_input(cfg, a, wt, src, []), quiet)
         rows.append(("build, store hit (same key)", time.monotonic() - t0, hit.status))
-        applied = apply_series(wt, src.commit, load_series(REPO / "patches/selftest/boot-marker.mbox"))
+        applied = apply_series(wt, src.commit, load_series(REPO / "patches/selftest/selftest.mbox"))
         inp = build_input(cfg, a, wt, src, applied.commits)
         key = build.build_key(inp, build.configure(inp, quiet))
         shutil.rmtree(build.store_dir(a, key), ignore_errors=True)   # force a real rebuild
         t0 = time.monotonic()
         one = build.build(inp, quiet)
-        rows.append(("build, one mm/*.c file patched (incremental)", time.monotonic() - t0,
+        rows.append(("build, 2-patch series on one mm/*.c file (incremental)", time.monotonic() - t0,
                      f"{one.status}, {one.metadata.get('objects_compiled')} objects"))
         wt.checkout(src.commit)
 

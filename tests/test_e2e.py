@@ -80,7 +80,9 @@ def test_identical_build_is_reused(default_run):
 def test_patched_kernel_shows_marker_and_kasan_reports_are_found(selftest_run):
     [job] = selftest_run.jobs
     assert job.outcome == "ok", job.error
-    assert job.patches == ['patch 1/1 "mm/vmalloc: print a boot marker for kto\'s patch test"']
+    assert job.patches == [
+        'patch 1/2 "mm/vmalloc: print a boot marker for kto\'s patch test"',
+        'patch 2/2 "mm/vmalloc: take two mutexes in both orders at boot (kto lockdep test)"']
     assert job.commit != job.source_commit
     console = (selftest_run.directory / job.console_log).read_text(errors="replace")
     assert MARKER in console
@@ -97,6 +99,12 @@ def test_patched_kernel_shows_marker_and_kasan_reports_are_found(selftest_run):
     assert (selftest_run.directory / kasan[0].file).read_text().startswith("KASAN: ")
     vmalloc = next(w for w in job.workloads if w.workload == "vmalloc")
     assert vmalloc.status == "pass"
+    # Patch 2/2 inverts two mutexes at boot: a real lockdep report, not provoked by a
+    # workload, so it is unexpected and makes the run fail.
+    lockdep = [r for r in job.reports if r.type == "LOCKDEP"]
+    assert [r.title for r in lockdep] == ["possible deadlock in kto_lockdep_selftest"]
+    assert lockdep[0].workload is None and not lockdep[0].expected
+    assert selftest_run.exit_code() == 1
 
 
 def test_build_failure_is_an_outcome(default_run, runs, tmp_path):

@@ -34,29 +34,44 @@ def apply_series(wt: Worktree, base: str, series: Series) -> AppliedSeries:
     for patch in series.patches:
         cp = run(["git", "-C", str(wt.path), "am", "--3way", "--committer-date-is-author-date",
                   "--keep-cr"], env=env, input=patch.text, check=False)
-        if cp.returncode != 0:
-            why = _why(wt, patch, cp.stdout + cp.stderr)
+        head = wt.head()
+        if cp.returncode != 0 or head == applied.head:
+            # git am --3way skips a patch whose change is already there ("No changes --
+            # Patch already applied"): HEAD did not move, which is an error for a series.
+            why = ("it is already in the tree (applies in reverse)" if cp.returncode == 0
+                   else _why(wt, patch, cp.stdout + cp.stderr))
             wt.abort_am()
             wt.checkout(base)
             raise ConfigError(f"{patch.label()} does not apply: {why}")
-        applied.head = wt.head()
+        applied.head = head
         applied.commits.append(applied.head)
         applied.labels.append(patch.label())
     return applied
 
 
 def _why(wt: Worktree, patch, output: str) -> str:
-    """The most specific reason git gives: the first failing file/hunk, or 'already applied'."""
+    """The most specific reason: 'already in the tree', or the first hunk that fails."""
     # A patch that applies in reverse is already in the tree.
     rev = run(["git", "-C", str(wt.path), "apply", "--check", "--reverse", "-"],
               input=patch.text, check=False)
     if rev.returncode == 0:
         return "it is already in the tree (applies in reverse)"
-    m = re.search(r"error: patch failed: (\S+):(\d+)", output)
+    # Without --3way, git names the first hunk that does not match: file and old line.
+    plain = run(["git", "-C", str(wt.path), "apply", "--check", "-"], input=patch.text,
+                check=False)
+    detail = plain.stderr + output
+    m = re.search(r"error: patch failed: (\S+):(\d+)", detail)
     if m:
-        return f"hunk at {m.group(1)}:{m.group(2)} does not match"
-    m = re.search(r"error: (\S+): does not exist in index", output)
+        path, line = m.group(1), int(m.group(2))
+        hunks = [h for h in patch.hunks() if h.path == path]
+        for n, h in enumerate(hunks, 1):
+            if h.old_start == line:
+                head = h.text.splitlines()[0] if h.text else f"@@ -{line}"
+                return f"hunk {n} of {path} ({head[:60]})"
+        return f"{path} does not match at line {line}"
+    m = re.search(r"error: (\S+): (does not exist in index|No such file or directory)", detail)
     if m:
         return f"{m.group(1)} does not exist in the tree"
-    lines = [l for l in output.splitlines() if l.startswith("error:")]
-    return lines[0][len("error: "):] if lines else (output.strip().splitlines() or ["git am failed"])[0]
+    lines = [l for l in detail.splitlines() if l.startswith("error:")]
+    return lines[0][len("error: "):] if lines else (output.strip().splitlines() or
+                                                    ["git am failed"])[0]

@@ -74,7 +74,10 @@ def resolve(spec: SourceSpec, progress=print) -> SourceTree:
 
 
 def kernel_version(commit: str) -> str:
-    makefile = git(repo(), "show", f"{commit}:Makefile")
+    makefile = git(repo(), "show", f"{commit}:Makefile", check=False)
+    if "PATCHLEVEL" not in makefile:
+        raise ConfigError(f"commit {commit[:12]}: not a Linux source tree (no top Makefile "
+                          "with VERSION/PATCHLEVEL)")
     fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)",
                              makefile, re.M))
     return "{}.{}.{}{}".format(fields.get("VERSION", "?"), fields.get("PATCHLEVEL", "?"),

@@ -220,7 +220,7 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
 
     th = threading.Thread(target=ticker, daemon=True)
     th.start()
-    with open(log_path, "w") as log:
+    with open(log_path, "w", buffering=1) as log:   # line-buffered: tail -f works
         log.write("$ " + shlex.join(argv) + "\n")
         log.flush()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -25,7 +25,10 @@ from orchestrator.errors import KtoError
 from orchestrator.proc import run
 from orchestrator.toolchain import Toolchain
 
-GUEST_PACKAGES = ["busybox-static", "dropbear-bin"]
+GUEST_PACKAGES = ["busybox-static", "dropbear-bin", "bash-static"]
+# Statically linked: their Depends (bash-static: passwd, debianutils) are install-time
+# policy, not runtime needs, and would drag PAM and perl into the image.
+STATIC_PACKAGES = {"busybox-static", "bash-static"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ def fetch_packages(arch: Arch) -> list[Path]:
         seen.add(pkg)
         deb = _download(pkg, arch.debian_arch, dest)
         debs.append(deb)
+        if pkg in STATIC_PACKAGES:
+            continue
         deps = ", ".join(filter(None, (_deb_field(deb, "Pre-Depends"), _deb_field(deb, "Depends"))))
         for dep in filter(None, (d.strip() for d in deps.split(","))):
             # First alternative; drop version constraints and :any qualifiers.
@@ -138,6 +143,10 @@ def build_image(arch: Arch, toolchain: Toolchain, progress=print) -> GuestImage:
                 w.dir(d)
             w.chardev("dev/console", 5, 1)
             w.chardev("dev/null", 1, 3, 0o666)
+            # The selftests' bash scripts (#!/bin/bash): bash-static is /bin/bash-static in
+            # bookworm and /usr/bin/bash-static in trixie; both end up in usr/bin.
+            if (root / "usr/bin/bash-static").exists() and not (root / "usr/bin/bash").exists():
+                w.symlink("usr/bin/bash", "bash-static")
             w.file("init", _guest_file("init"), 0o755)
             w.file("usr/bin/kto-insmod", loader.read_bytes(), 0o755)
             w.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")

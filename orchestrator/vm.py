@@ -312,6 +312,35 @@ class Vm:
         return CommandResult(argv, code, out.decode(errors="replace"),
                              err.decode(errors="replace"), time.monotonic() - t0)
 
+    def put(self, local: Path, remote: str, mode: int = 0o644, timeout: float = 300) -> None:
+        """Upload ``local`` to ``remote`` in the guest with permissions ``mode``.
+
+        Through an exec channel's stdin (dropbear has no SFTP server in the image): a
+        fixed script writes a temporary file and renames it into place."""
+        if self.ssh is None:
+            raise KtoError("guest is not booted")
+        chan = self.ssh.get_transport().open_session()
+        chan.settimeout(timeout)
+        chan.exec_command(shlex.join(["sh", "-c", 'cat > "$1.kto-tmp" && chmod "$2" '
+                                      '"$1.kto-tmp" && mv -f "$1.kto-tmp" "$1"', "sh",
+                                      remote, f"{mode:o}"]))
+        try:
+            with open(local, "rb") as fh:
+                while chunk := fh.read(1 << 16):
+                    chan.sendall(chunk)
+            chan.shutdown_write()
+            code = chan.recv_exit_status()
+            err = b""
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+        except (OSError, socket.timeout, paramiko.SSHException) as e:
+            raise KtoError(f"upload of {local.name} to the guest failed: {e}") from None
+        finally:
+            chan.close()
+        if code != 0:
+            raise KtoError(f"upload of {local.name} to {remote} failed (exit {code}): "
+                           f"{err.decode(errors='replace').strip()}")
+
     def run_script(self, script: str, timeout: float = 600) -> CommandResult:
         """Run a fixed shell script that ships with kto (never built from config strings)."""
         return self.run(["sh", "-c", script], timeout)

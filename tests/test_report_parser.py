@@ -166,7 +166,7 @@ def test_format_report_mentions_everything():
                frames=[Frame("foo", 0x10, 0x40, source="mm/foo.c:12"), Frame("bar", inline=True)])
     s = format_report(r)
     for needle in ("WARNING in foo", "TYPE: WARNING", "FRAME: foo", "CORRUPTED: no",
-                   "foo+0x10/0x40  mm/foo.c:12", "bar [inline]"):
+                   "  foo+0x10/0x40 (mm/foo.c:12)\n", "  bar [inline]"):
         assert needle in s
 
 
@@ -183,3 +183,18 @@ def test_titles_are_normalized():
            "[   10.1] Read of size 4 by task syz-executor3/1234\n")
     r = parse(log)[0]
     assert not re.search(r"0x|ffff88|\+0x", r.title), r.title
+
+
+def test_line_matchers_agree_with_searching_each_pattern():
+    lines = (DATA / "riscv64_null_deref.log").read_text().splitlines() + [
+        "Call Trace:", "  Call trace:", "x Call Trace:", "Allocated by task 12:", "Memory state around",
+        " Memory state around", "  -> #1 (&mm->mmap_lock){++++}:", "Backtrace:", " Backtrace:",
+        " should_failslab+0x5/0x10", " [<ffff0000>] __should_fail.part.0+0x1/0x2", "x should_fail+0x1",
+        "NMI backtrace for cpu 1", "", " ", "stack backtrace:",
+    ]
+    for ln in lines:
+        assert bool(F.is_stack_start(ln)) == bool(F.STACK_START_ANY.search(ln)), ln
+        assert bool(F.is_corrupted(ln)) == bool(F.CORRUPTED_ANY.search(ln)), ln
+        for fr, m in zip(F.FRAME_RES, F.FRAME_MATCHERS):
+            a, b = fr.search(ln), m(ln)
+            assert (a and a.groups()) == (b and b.groups()), ln

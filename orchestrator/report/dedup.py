@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from orchestrator.report.frames import Frame
 from orchestrator.report.parser import Report
 
 
@@ -34,13 +35,19 @@ def format_report(report: Report) -> str:
     ]
     if report.frames:
         out.append("STACK:")
-        for f in report.frames:
-            name = f.func or (f"0x{f.addr:x}" if f.addr is not None else "?")
-            if f.offset is not None:
-                name += f"+0x{f.offset:x}" + (f"/0x{f.size:x}" if f.size is not None else "")
-            if f.module:
-                name += f" [{f.module}]"
-            if f.inline:
-                name += " [inline]"
-            out.append(f"  {name}" + (f"  {f.source}" if f.source else ""))
+        out.extend(f"  {format_frame(f)}" for f in report.frames)
     return "\n".join(out)
+
+
+def format_frame(f: Frame) -> str:
+    """``func+0xoff/0xsize [module] (file:line)``, inline frames end with `` [inline]``."""
+    name = f.func or (f"0x{f.addr:x}" if f.addr is not None else "?")
+    if f.offset is not None:
+        name += f"+0x{f.offset:x}" + (f"/0x{f.size:x}" if f.size is not None else "")
+    if f.module:
+        name += f" [{f.module}]"
+    if f.source:
+        name += f" ({f.source})"
+    if f.inline:
+        name += " [inline]"
+    return name

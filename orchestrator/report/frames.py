@@ -8,8 +8,10 @@ from functools import lru_cache
 from orchestrator.report import formats as F
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Frame:
+    """One stack frame.  Immutable: reports with identical stacks share Frame objects."""
+
     func: str
     offset: int | None = None
     size: int | None = None
@@ -79,12 +81,30 @@ def _clean(name: str) -> str:
     return name
 
 
+# The skip regexes are long alternations and function names repeat across reports: memoize
+# per regex (keyed by id; hashing a compiled pattern hashes its whole program).
+_SKIP_MEMO: dict[int, tuple[re.Pattern, dict[str, bool]]] = {}
+
+
+def _skipped(skip: re.Pattern, name: str) -> bool:
+    entry = _SKIP_MEMO.get(id(skip))
+    if entry is None or entry[0] is not skip:
+        entry = _SKIP_MEMO[id(skip)] = (skip, {})
+    memo = entry[1]
+    hit = memo.get(name)
+    if hit is None:
+        if len(memo) >= 1 << 16:
+            memo.clear()
+        hit = memo[name] = skip.search(name) is not None
+    return hit
+
+
 def _append(frames: list[str], m: re.Match, skip: re.Pattern) -> None:
     for g in m.groups():
         if not g:
             continue
         g = _clean(g)
-        if not skip.search(g):
+        if not _skipped(skip, g):
             frames.append(g)
 
 
@@ -121,11 +141,11 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
             while it < n:
                 ln = lines[it]
                 it += 1
-                if F.CORRUPTED_ANY.search(ln):
+                if F.is_corrupted(ln):
                     # A fault-injection stack is interleaved: no frame can be trusted.
                     res.corrupted = "stack is corrupted"
                     return None
-                if F.STACK_START_ANY.search(ln):
+                if F.is_stack_start(ln):
                     # "stack backtrace:\nCPU: ..\nCall Trace:" is one section.
                     if seen_frame or not F.CALL_TRACE.search(ln):
                         break
@@ -136,8 +156,8 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
                         _append(frames, m, skip)
                         pi += 1
                         break
-                for fr in F.FRAME_RES:
-                    m = fr.search(ln)
+                for fr in F.FRAME_MATCHERS:
+                    m = fr(ln)
                     if m:
                         seen_frame = True
                         _append(frames, m, skip)
@@ -153,7 +173,7 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
             while it < n:
                 ln = lines[it]
                 it += 1
-                if F.CORRUPTED_ANY.search(ln):
+                if F.is_corrupted(ln):
                     # A fault-injection stack is interleaved: no frame can be trusted.
                     res.corrupted = "stack is corrupted"
                     return None

@@ -1,22 +1,28 @@
 """Find kernel reports in a console log and describe them (title, type, guilty frame).
 
-Pipeline: a single combined regex finds candidate header lines in the whole log (cheap, so
-large clean logs parse fast); each candidate is checked against the oops table, suppressions
-and the benign table; reports are delimited per printk caller context; then the earliest
-matching format of the report's oops gives the title and the stack extractor the frame.
+Pipeline: one scan of the whole log for oops header substrings finds candidate header lines
+(cheap, so large clean logs parse fast); each candidate is checked against the oops table,
+suppressions and the benign table; reports are delimited per printk caller context; then the
+earliest matching format of the report's oops gives the title and the stack extractor the
+frame.  Only the lines of report ranges are split into prefix / caller id / text, in one
+regex pass per contiguous range, and a report's lines and end marker are found from those
+arrays without per-line Python work.  Identical reports (after prefix stripping) share one
+description, including their (immutable) Frame objects.
 """
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from bisect import bisect_left, bisect_right
-from dataclasses import astuple, dataclass, field
+from functools import lru_cache
+from itertools import compress, repeat
+from operator import eq
+from dataclasses import dataclass, field
 
 from orchestrator.report import formats as F
 from orchestrator.report.frames import Frame, extract_frame, parse_frame_line
 
 
-@dataclass
+@dataclass(slots=True)
 class Report:
     title: str
     type: str
@@ -67,31 +73,69 @@ def strip_line(line: str) -> tuple[str, str | None]:
 
 # Block version of strip_line: one C-level pass over many lines.  It does not handle junk
 # glued before the timestamp ("login: [ 1.2] ..."); report header lines use strip_line.
-_BLOCK_PREFIX = r"^(?:<[0-9]+>)?(?:\[ *[0-9]+\.[0-9]+\])?"
-_BLOCK_CTX_RE = re.compile(_BLOCK_PREFIX + r"(?:\[ *([TC][0-9]+)\])?", re.M)
-_BLOCK_STRIP_RE = re.compile(_BLOCK_PREFIX + r"(?:\[ *[TC][0-9]+\])?(?: |$)?", re.M)
+# Splitting "\n" + block gives ['', ctx, end, bar, line, ctx, end, bar, line, ...]: the caller
+# id, whether the stripped line is a report end marker (_END_RES) or a KASAN bar (_KASAN_BAR),
+# and the stripped line.  The lookahead always succeeds (empty branch), so the prefix matched
+# is the same as without it.
+_BLOCK_SPLIT_RE = re.compile(
+    r"\n(?:<[0-9]+>)?(?:\[ *[0-9]+\.[0-9]+\])?(?:\[ *([TC][0-9]+)\])? ?"
+    r"(?=(---\[ end trace|---\[ end Kernel panic|Kernel Offset:|Rebooting in [0-9]+ seconds)"
+    r"|(={40,}[^\S\n]*(?:\n|\Z))|)"
+)
+
+
+class _Chunk:
+    """Stripped lines [a, b) of the log: text, caller ids and end-marker line numbers."""
+
+    __slots__ = ("a", "b", "strs", "ctxs", "ends", "bars")
+
+    def __init__(self, a: int, b: int, strs: list[str], ctxs: list, ends: list[int], bars: list[int]):
+        self.a, self.b, self.strs, self.ctxs = a, b, strs, ctxs
+        self.ends, self.bars = ends, bars  # absolute line numbers, ascending
+
+    def by_ctx(self, ctx: str, first: int, stop: int) -> tuple[list[int], list[str]]:
+        """(line numbers, stripped lines) in [first, stop) of the lines printed by ``ctx``."""
+        i, j = first - self.a, stop - self.a
+        sel = list(map(eq, self.ctxs[i:j], repeat(ctx)))
+        return list(compress(range(first, stop), sel)), list(compress(self.strs[i:j], sel))
+
+    def first_marker(self, first: int, stop: int, marks: list[int], ctx: str | None) -> int:
+        """First line in ``marks`` within [first, stop) printed by ``ctx`` (any if None), else stop."""
+        for i in range(bisect_left(marks, first), len(marks)):
+            e = marks[i]
+            if e >= stop:
+                break
+            if ctx is None or self.ctxs[e - self.a] == ctx:
+                return e
+        return stop
 
 
 class _StrippedLines:
     """Stripped text and caller ids for the union of all report ranges, computed once."""
 
-    def __init__(self, lines: list[str], ranges: list[tuple[int, int]]):
-        self.chunks: list[tuple[int, int, list[str], list[str]]] = []
+    def __init__(self, lines: list[str], text: str, ranges: list[tuple[int, int]]):
+        self.chunks: list[_Chunk] = []
+        cur, off = 0, 0  # char offset of line ``cur``
         for a, b in _merge(ranges):
-            block = "\n".join(lines[a:b])
+            off += sum(map(len, lines[cur:a])) + (a - cur)
+            end = off + sum(map(len, lines[a:b])) + (b - a) - 1  # the "\n" ending line b-1
+            cur, off_a, off = b, off, end + 1
+            block = ("\n" + text[:end]) if off_a == 0 else text[off_a - 1:end]
             if "\r" in block:
                 pairs = [strip_line(ln) for ln in lines[a:b]]
-                strs, ctxs = [p[0] for p in pairs], [p[1] or "" for p in pairs]
+                strs, ctxs = [p[0] for p in pairs], [p[1] for p in pairs]
+                ends = [a + k for k, s in enumerate(strs) if _END_RES.match(s)]
+                bars = [a + k for k, s in enumerate(strs) if _KASAN_BAR.match(s)]
             else:
-                strs = _BLOCK_STRIP_RE.sub("", block).split("\n")
-                ctxs = _BLOCK_CTX_RE.findall(block)
-            self.chunks.append((a, b, strs, ctxs))
-        self._starts = [c[0] for c in self.chunks]
+                parts = _BLOCK_SPLIT_RE.split(block)
+                ctxs, strs = parts[1::4], parts[4::4]
+                ends = list(compress(range(a, b), parts[2::4]))
+                bars = list(compress(range(a, b), parts[3::4]))
+            self.chunks.append(_Chunk(a, b, strs, ctxs, ends, bars))
+        self._starts = [c.a for c in self.chunks]
 
-    def get(self, a: int, b: int) -> tuple[list[str], list[str]]:
-        i = bisect_right(self._starts, a) - 1
-        ca, cb, strs, ctxs = self.chunks[i]
-        return strs[a - ca:b - ca], ctxs[a - ca:b - ca]
+    def chunk(self, line: int) -> _Chunk:
+        return self.chunks[bisect_right(self._starts, line) - 1]
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -104,12 +148,30 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _oops_re() -> re.Pattern:
-    heads = sorted({o.header for o in F.OOPSES}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(h) for h in heads))
+def _oops_re(heads) -> re.Pattern:
+    return re.compile("|".join(re.escape(h) for h in sorted(heads, key=len, reverse=True)))
 
 
-_OOPS_ANY = _oops_re()
+_HEADERS = {o.header for o in F.OOPSES}
+# The header scan is the one pass over the whole log.  A regex alternation is slow at every
+# position whose character could start a header, and lowercase first letters are everywhere,
+# so headers starting with an uppercase letter go to a regex (rare first characters) and the
+# others to str.find.  Only the set of lines containing a header matters.
+_UPPER_HEADS = _oops_re(h for h in _HEADERS if "A" <= h[0] <= "Z")
+_OTHER_HEADS = tuple(sorted(h for h in _HEADERS if not "A" <= h[0] <= "Z"))
+
+
+def _header_positions(text: str) -> list[int]:
+    """Ascending offsets of header occurrences: at least the first one on every line with one."""
+    found = [m.start() for m in _UPPER_HEADS.finditer(text)]
+    find = text.find
+    for h in _OTHER_HEADS:
+        i = find(h)
+        while i >= 0:
+            found.append(i)
+            i = find(h, i + len(h))
+    found.sort()
+    return found
 
 
 def _match_oops(line: str) -> F.Oops | None:
@@ -140,13 +202,30 @@ def _find_word(line: str, header: str, pos: int) -> int:
     return -1
 
 
+def _benign_starts(text: str) -> list[int]:
+    """Offsets of BENIGN_TRIGGER.finditer(text) matches, found faster: every trigger is
+    anchored at a line start and its line contains one of BENIGN_KEYWORDS (checked at
+    import), so only the starts of lines with a keyword are tried."""
+    cands = set()
+    for k in F.BENIGN_KEYWORDS:
+        i = text.find(k)
+        while i >= 0:
+            cands.add(text.rfind("\n", 0, i) + 1)
+            i = text.find(k, i + len(k))
+    return [ls for ls in sorted(cands) if F.BENIGN_TRIGGER.match(text, ls)]
+
+
+assert all(F._anchored(b.trigger) and any(k in b.trigger.pattern for k in F.BENIGN_KEYWORDS)
+           for b in F.BENIGN), "BENIGN triggers must start with ^ and contain a BENIGN_KEYWORD"
+
+
 def _benign_lines(lines: list[str], text: str) -> set[int]:
     """Line indices covered by known-benign blocks (see formats.BENIGN)."""
     out: set[int] = set()
     pos, line_no = 0, 0
-    for m in F.BENIGN_TRIGGER.finditer(text):
-        line_no += text.count("\n", pos, m.start())
-        pos = m.start()
+    for start in _benign_starts(text):
+        line_no += text.count("\n", pos, start)
+        pos = start
         stripped, ctx = strip_line(lines[line_no])
         for b in F.BENIGN:
             if not b.trigger.search(stripped):
@@ -176,13 +255,13 @@ class _Start:
 
 def _find_starts(lines: list[str], text: str) -> list[_Start]:
     benign = set()
-    if any(k in text for k in F.BENIGN_KEYWORDS) and F.BENIGN_TRIGGER.search(text):
+    if any(k in text for k in F.BENIGN_KEYWORDS):
         benign = _benign_lines(lines, text)
     starts: list[_Start] = []
     pos, line_no, last = 0, 0, -1
-    for m in _OOPS_ANY.finditer(text):
-        line_no += text.count("\n", pos, m.start())
-        pos = m.start()
+    for start in _header_positions(text):
+        line_no += text.count("\n", pos, start)
+        pos = start
         if line_no == last or line_no in benign:
             continue
         last = line_no
@@ -197,6 +276,46 @@ def _same_ctx(a: str | None, b: str | None) -> bool:
     return a == b or a is None or b is None
 
 
+def _group(starts: list[_Start]) -> list[_Start]:
+    """Drop follow-ups (panic after an oops, "Oops:" after "BUG: unable to handle") of the
+    report open in the same context; the rest start reports."""
+    heads: list[_Start] = []
+    last_by_ctx: dict[str | None, int] = {}  # ctx -> index in heads of its latest head
+    for s in starts:
+        if s.ctx is None:
+            i = len(heads) - 1
+        else:  # latest head of this context or without one
+            i = max(last_by_ctx.get(s.ctx, -1), last_by_ctx.get(None, -1))
+        prev = heads[i] if i >= 0 else None
+        if prev is not None and s.oops.followup is not None and s.oops.followup.search(s.stripped):
+            continue
+        if prev is not None and s.line - prev.line <= 12 and _is_oops_continuation(prev, s):
+            continue
+        last_by_ctx[s.ctx] = len(heads)
+        heads.append(s)
+    return heads
+
+
+def _limits(heads: list[_Start], nlines: int) -> list[int]:
+    """Per head: line of the next interrupting head of the same context (or without one)."""
+    out = [nlines] * len(heads)
+    next_any = next_none = nlines
+    next_by_ctx: dict[str, int] = {}
+    for i in range(len(heads) - 1, -1, -1):
+        h = heads[i]
+        if h.ctx is None:
+            out[i] = next_any
+        else:
+            out[i] = min(next_by_ctx.get(h.ctx, nlines), next_none)
+        if h.oops.interrupts:
+            next_any = h.line
+            if h.ctx is None:
+                next_none = h.line
+            else:
+                next_by_ctx[h.ctx] = h.line
+    return out
+
+
 def parse(log: str) -> list[Report]:
     """Every kernel report in ``log`` in order of appearance."""
     if not isinstance(log, str):
@@ -205,21 +324,12 @@ def parse(log: str) -> list[Report]:
     starts = _find_starts(lines, log)
     # Group follow-ups (panic after an oops, "Oops:" after "BUG: unable to handle") into the
     # report open in the same context.
-    heads: list[_Start] = []
-    for s in starts:
-        prev = next((h for h in reversed(heads) if _same_ctx(h.ctx, s.ctx)), None)
-        if prev is not None and s.oops.followup is not None and s.oops.followup.search(s.stripped):
-            continue
-        if prev is not None and s.line - prev.line <= 12 and _is_oops_continuation(prev, s):
-            continue
-        heads.append(s)
+    heads = _group(starts)
     spans = []
-    for i, h in enumerate(heads):
-        limit = next((n.line for n in heads[i + 1:] if n.oops.interrupts and _same_ctx(n.ctx, h.ctx)),
-                     len(lines))
+    for h, limit in zip(heads, _limits(heads, len(lines))):
         ext = min(len(lines), limit + _MAX_EXTRA_LINES) if h.ctx is not None else limit
         spans.append((limit, min(ext, h.line + _MAX_REPORT_LINES)))
-    stripped = _StrippedLines(lines, [(h.line + 1, stop) for h, (_, stop) in zip(heads, spans)])
+    stripped = _StrippedLines(lines, log, [(h.line + 1, stop) for h, (_, stop) in zip(heads, spans)])
     return [_build(lines, h, limit, stop, stripped) for h, (limit, stop) in zip(heads, spans)]
 
 
@@ -235,32 +345,43 @@ def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
 def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLines) -> Report:
     """Collect the report's lines (same caller context only) and describe it.
 
-    With printk caller ids a later report in the same context does not cut the text used
-    for the title (as in syzkaller): interleaving is already resolved by the context.
+    The report runs from the header to the first end marker (or KASAN bar for sanitizer
+    reports) of its context, at most up to ``stop``.  With printk caller ids a later report in
+    the same context does not cut the text used for the title (as in syzkaller): interleaving
+    is already resolved by the context.
     """
     hctx = h.ctx
-    stripped: list[str] = [h.stripped]
-    idx: list[int] = [h.line]
-    bar_end = bool(_BAR_OOPS.search(h.stripped))
     first = h.line + 1
-    strs, ctxs = pre.get(first, stop) if first < stop else ([], [])
-    want = hctx or ""
-    for k, s in enumerate(strs):
-        if hctx is not None and ctxs[k] != want:
-            continue
-        stripped.append(s)
-        idx.append(first + k)
-        # Cheap first-character test before the end-marker regexes.
-        if s and s[0] in "-KR=" and (_END_RES.match(s) or (bar_end and _KASAN_BAR.match(s))):
-            break
+    body: list[str] = []
+    idx: list[int] | None = None
+    last = first  # one past the last line used (no-context reports)
+    if first < stop:
+        ch = pre.chunk(first)
+        e = ch.first_marker(first, stop, ch.ends, hctx)
+        if _BAR_OOPS.search(h.stripped):
+            e = min(e, ch.first_marker(first, e, ch.bars, hctx))
+        if hctx is None:
+            last = min(e + 1, stop)
+            body = ch.strs[first - ch.a:last - ch.a]
+        else:
+            idx, body = ch.by_ctx(hctx, first, min(e + 1, stop))
+    stripped = [h.stripped] + body
     title, typ, frame, corrupted, reason, frames = _describe_cached(h.oops.header, tuple(stripped))
-    n = bisect_left(idx, limit)
+    if idx is None:
+        n = min(limit, last) - h.line
+    else:
+        idx.insert(0, h.line)
+        n = bisect_left(idx, limit)
     while n > 1 and not stripped[n - 1].strip():
         n -= 1
+    if idx is None:
+        text, end_line = "\n".join(lines[h.line:h.line + n]), h.line + n - 1
+    else:
+        text, end_line = "\n".join(map(lines.__getitem__, idx[:n])), idx[n - 1]
     return Report(
-        title=title, type=typ, frame=frame, frames=[Frame(*f) for f in frames],
-        text="\n".join(lines[j] for j in idx[:n]), corrupted=corrupted, start_line=h.line,
-        end_line=idx[n - 1], caller=hctx, corrupted_reason=reason,
+        title=title, type=typ, frame=frame, frames=list(frames),
+        text=text, corrupted=corrupted, start_line=h.line,
+        end_line=end_line, caller=hctx, corrupted_reason=reason,
     )
 
 
@@ -277,7 +398,7 @@ def _describe_cached(header: str, stripped: tuple[str, ...]):
         for ln in lines[trace[0]:trace[1]]:
             fr = parse_frame_line(ln)
             if fr is not None:
-                frames.append(astuple(fr))
+                frames.append(fr)
     return title, typ, frame, corrupted, reason, tuple(frames)
 
 
@@ -366,7 +487,7 @@ def _first_trace(lines: list[str]) -> tuple[int, int] | None:
             return (i, j)
         if F.CALL_TRACE.search(ln):
             j = i + 1
-            while j < len(lines) and not F.STACK_START_ANY.search(lines[j]):
+            while j < len(lines) and not F.is_stack_start(lines[j]):
                 j += 1
             return (i + 1, j)
     return None

@@ -32,6 +32,7 @@ from orchestrator.arch import Arch
 from orchestrator.errors import KtoError
 
 READY_MARK = "kto: guest ready"
+_CRLF = re.compile(rb"\r+\n")
 FAILED_MARK = "kto: dropbear failed to start"
 _LIVE: set["Vm"] = set()
 
@@ -128,17 +129,22 @@ class Console:
         self.thread.start()
 
     def _pump(self) -> None:
+        pending = b""
         while True:
             try:
-                data = self.child.read_nonblocking(65536, timeout=0.2)
+                data = pending + self.child.read_nonblocking(65536, timeout=0.2)
             except pexpect.TIMEOUT:
                 continue
             except (pexpect.EOF, OSError, ValueError):
                 break
+            # The kernel writes \r\n and the pty adds its own \r: store plain \n lines.
+            # A trailing \r may be half of a line ending split across two reads.
+            pending = b"\r" if data.endswith(b"\r") else b""
+            data = _CRLF.sub(b"\n", data[:-1] if pending else data)
             self.log.write(data)
             self.log.flush()
             with self.cond:
-                self.text += data.decode("utf-8", "replace").replace("\r\n", "\n")
+                self.text += data.decode("utf-8", "replace")
                 self.cond.notify_all()
         with self.cond:
             self.closed = True

@@ -198,3 +198,18 @@ def test_line_matchers_agree_with_searching_each_pattern():
         for fr, m in zip(F.FRAME_RES, F.FRAME_MATCHERS):
             a, b = fr.search(ln), m(ln)
             assert (a and a.groups()) == (b and b.groups()), ln
+
+
+def test_benign_vmalloc_block_on_real_timestamped_console():
+    """The benign table must fire on a real console (printk time + caller prefixes):
+    the test_vmalloc allocation-failure line and its trace are benign lines."""
+    from pathlib import Path
+    from orchestrator.report.parser import _benign_lines
+    log = (Path(__file__).parent / "data" / "workloads" /
+           "vmalloc-fast-x86_64-console.log").read_text()
+    lines = log.split("\n")
+    benign = _benign_lines(lines, log)
+    start = next(i for i, l in enumerate(lines) if "vmalloc error: size" in l)
+    assert start in benign
+    assert any("Call Trace:" in lines[i] for i in benign), "trace lines not covered"
+    assert parse(log) == []

@@ -203,16 +203,16 @@ def _find_word(line: str, header: str, pos: int) -> int:
 
 
 def _benign_starts(text: str) -> list[int]:
-    """Offsets of BENIGN_TRIGGER.finditer(text) matches, found faster: every trigger is
-    anchored at a line start and its line contains one of BENIGN_KEYWORDS (checked at
-    import), so only the starts of lines with a keyword are tried."""
+    """Starts of the lines that contain one of BENIGN_KEYWORDS (every trigger contains
+    one, checked at import). Triggers are matched later on the line with its printk
+    timestamp/caller prefix stripped: matching the raw line would miss real logs."""
     cands = set()
     for k in F.BENIGN_KEYWORDS:
         i = text.find(k)
         while i >= 0:
             cands.add(text.rfind("\n", 0, i) + 1)
             i = text.find(k, i + len(k))
-    return [ls for ls in sorted(cands) if F.BENIGN_TRIGGER.match(text, ls)]
+    return sorted(cands)
 
 
 assert all(F._anchored(b.trigger) and any(k in b.trigger.pattern for k in F.BENIGN_KEYWORDS)

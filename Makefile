@@ -5,13 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast setup system bench clean
+.PHONY: run test test-fast test-arches setup system bench clean
 
 run: setup
 	$(VENV)/bin/kto run default
 
 test: setup
-	$(VENV)/bin/python -m pytest -ra
+	$(VENV)/bin/python -m pytest -ra -m "not arches"
+
+# arm64 + riscv64: two more cold cross builds (~10-15 min each) on a fresh machine.
+test-arches: setup
+	$(VENV)/bin/python -m pytest -ra -m arches
 
 # Unit tests only: no kernel build, no QEMU (seconds).
 test-fast: setup

@@ -6,7 +6,7 @@ import pytest
 from orchestrator import arch, config, pipeline
 from tests.kernels import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.arches
 
 
 @pytest.mark.parametrize("name", ["arm64", "riscv64"])

@@ -76,7 +76,9 @@ class VmSpec:
 
     def cmdline(self) -> str:
         return " ".join([f"console={self.arch.console}", self.arch.earlycon, "rdinit=/init",
-                         "panic=-1", "printk.devkmsg=on", *self.cmdline_extra])
+                         "panic=-1", "printk.devkmsg=on",
+                         # KASAN KUnit alone prints ~1 MB: keep all of it for dmesg readers.
+                         "log_buf_len=8M", *self.cmdline_extra])
 
     def argv(self, ssh_port: int) -> list[str]:
         a = self.arch

@@ -8,6 +8,8 @@ with the key, config hash, compiler, duration, exit status and a reproducer comm
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -148,6 +150,34 @@ def build(inp: BuildInput, progress=print, jobs: int | None = None) -> BuildResu
         return BuildResult("cached", key, final, time.monotonic() - t0, final / "build.log",
                            metadata=meta)
 
+    # One kernel build at a time on this machine (each already uses every core); other
+    # kto processes wait here rather than thrash the CPU and the shared build directory.
+    with _build_slot(progress):
+        if (final / "metadata.json").exists():     # built by whoever held the slot
+            meta = json.loads((final / "metadata.json").read_text())
+            return BuildResult("cached", key, final, time.monotonic() - t0,
+                               final / "build.log", metadata=meta)
+        return _build_locked(inp, config_text, key, final, t0, progress, jobs)
+
+
+@contextlib.contextmanager
+def _build_slot(progress):
+    lock = cache.cache_root() / "build.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("build: waiting for another kto build on this machine to finish")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build_locked(inp: BuildInput, config_text: str, key: str, final: Path, t0: float,
+                  progress, jobs: int | None) -> BuildResult:
     jobs = jobs or os.cpu_count() or 1
     out = cache.cache_dir("build-dirs", f"{inp.arch.name}-{inp.variant}")
     env = build_env()

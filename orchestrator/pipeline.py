@@ -2,6 +2,7 @@
 workloads -> reports -> results. Faults at any stage are recorded outcomes."""
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 import time
@@ -69,6 +70,11 @@ def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
             [c for c in _commits_since(wt, src.commit)], fragments=cfg.fragments_for(arch.name),
             kconfig_base=cfg.kconfig_base)
         b = build.build(inp, lambda m: progress(f"{arch.name}: {m}"))
+        selftests_dir = None
+        if b.ok and any(workload.load(n).kind == "selftest" for n in cfg.workloads):
+            from orchestrator import selftests
+            selftests_dir = selftests.build(wt.path, inp.tree_id, arch, tc,
+                                            lambda m: progress(f"{arch.name}: {m}"))
     job.build = {"status": b.status, "key": b.key, "seconds": round(b.duration, 1),
                  "dir": str(b.dir) if b.dir else None, "error": b.error,
                  "reproducer": b.metadata.get("reproducer", "")}
@@ -94,10 +100,13 @@ def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
                          cpus=cfg.vm.cpus, accel=accel)
         console_log = out / "console.log"
         job.console_log = str(console_log.relative_to(out.parent))
-        _run_guest(cfg, spec, img, console_log, release, final_config, job, out, progress)
+        ctx = workload.WorkloadContext(arch=arch, kernel_release=release,
+                                       kernel_config=final_config, selftests_dir=selftests_dir,
+                                       nproc=cfg.vm.cpus)
+        _run_guest(cfg, spec, img, console_log, ctx, job, out, progress)
     finally:
         initrd.unlink(missing_ok=True)
-    _collect_reports(job, out, console_log)
+    _collect_reports(job, out, console_log, b.dir)
 
 
 def _commits_since(wt: source.Worktree, base: str) -> list[str]:
@@ -105,7 +114,7 @@ def _commits_since(wt: source.Worktree, base: str) -> list[str]:
     return git(wt.path, "rev-list", "--reverse", f"{base}..HEAD").split()
 
 
-def _run_guest(cfg, spec, img, console_log, release, final_config, job, out, progress):
+def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
     arch = spec.arch.name
     pending = [workload.load(n) for n in cfg.workloads]
     guest = None
@@ -122,16 +131,15 @@ def _run_guest(cfg, spec, img, console_log, release, final_config, job, out, pro
             progress(f"{arch}: booted in {boot.seconds:.1f}s ({spec.accel})")
             while pending:
                 wl = pending.pop(0)
-                missing = [s for s in wl.requires_kconfig if final_config.get(s, "n") == "n"]
-                if missing:
-                    job.workloads.append(workload.WorkloadResult(
-                        wl.name, "skip", [], 0.0,
-                        f"kernel lacks CONFIG_{', CONFIG_'.join(missing)}"))
+                why = wl.requires.unmet(arch, ctx.kernel_config)
+                if why:
+                    job.workloads.append(workload.WorkloadResult(wl.name, "skip", [], 0.0, why))
                     continue
                 progress(f"{arch}: workload {wl.name} ({cfg.presets.get(wl.name, wl.preset)})")
                 start = guest.console.line_count()
                 wl.timeout = min(wl.timeout, cfg.timeouts.workload)
-                res = workload.run(guest, wl, release, cfg.presets.get(wl.name), spec.cpus)
+                res = workload.run(guest, wl, dataclasses.replace(
+                    ctx, preset=cfg.presets.get(wl.name)))
                 res.console_span = (start, guest.console.line_count())
                 job.workloads.append(res)
                 (out / "workloads").mkdir(exist_ok=True)
@@ -149,15 +157,22 @@ def _run_guest(cfg, spec, img, console_log, release, final_config, job, out, pro
             guest.stop()
 
 
-def _collect_reports(job: JobResult, out: Path, console_log: Path) -> None:
-    from orchestrator.report import parse, format_report
+def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Path) -> None:
+    """Find every report in the console log, symbolize it with the build's vmlinux and
+    modules, attribute it to the workload running at the time, and write one file each."""
+    from orchestrator.report import format_report, parse
+    from orchestrator.report.dedup import format_frame
+    from orchestrator.report.symbolize import symbolize_build
     if not console_log.exists():
         return
-    text = console_log.read_text(errors="replace").replace("\r\n", "\n")
+    text = console_log.read_bytes().decode("utf-8", "replace")
     spans = [(getattr(w, "console_span", None), w.workload) for w in job.workloads]
     by_name = {w: workload.load(w) for _, w in spans}
     (out / "reports").mkdir(exist_ok=True)
-    for i, rep in enumerate(parse(text), 1):
+    reports, warning = symbolize_build(parse(text), build_dir)
+    if warning:
+        job.notes.append(warning)
+    for i, rep in enumerate(reports, 1):
         wl = None
         for span, name in spans:
             if span and span[0] <= rep.start_line <= span[1]:
@@ -168,4 +183,4 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path) -> None:
             title=rep.title, type=rep.type, frame=rep.frame, corrupted=rep.corrupted,
             workload=wl, expected=bool(wl and by_name[wl].expected_reports),
             file=f"{out.name}/{name}", first_line=rep.text.strip().splitlines()[0]
-            if rep.text.strip() else rep.title))
+            if rep.text.strip() else rep.title, stack=[format_frame(f) for f in rep.frames]))

@@ -22,6 +22,7 @@ class ReportEntry:
     expected: bool            # provoked on purpose by that workload (e.g. kasan-kunit)
     file: str                 # report file, relative to the run directory
     first_line: str
+    stack: list[str] = field(default_factory=list)   # symbolized: func+off/size (file:line)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class JobResult:
     console_log: str = ""
     reproducer: str = ""
     error: str = ""
+    notes: list[str] = field(default_factory=list)   # warnings that did not stop the job
 
     def unexpected_reports(self) -> list[ReportEntry]:
         return [r for r in self.reports if not r.expected]

@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from orchestrator import arch as arch_mod, build, config, image, source, toolchain, vm, workload  # noqa: E402
+from orchestrator import arch as arch_mod, build, config, image, kconfig, source, toolchain, vm, workload  # noqa: E402
 from orchestrator.patches import apply_series  # noqa: E402
 from orchestrator.series import load_series  # noqa: E402
 
@@ -67,7 +67,10 @@ def main() -> int:
                 boots.append(r.seconds)
                 if i == 0 and r.ok:
                     wl = workload.load("vmalloc")
-                    res = workload.run(g, wl, release)
+                    ctx = workload.WorkloadContext(
+                        arch=a, kernel_release=release,
+                        kernel_config=kconfig.read_config(base.artifact("config").read_text()))
+                    res = workload.run(g, wl, ctx)
                     rows.append(("vmalloc workload, fast preset", res.seconds,
                                  f"{res.status} {res.counts()}"))
     rows.insert(2, (f"boot to SSH (TCG), median of {len(boots)}", statistics.median(boots),

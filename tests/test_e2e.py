@@ -21,9 +21,27 @@ REPO = Path(__file__).resolve().parent.parent
 MARKER = "kto-selftest: boot marker applied by patches/selftest/boot-marker.mbox"
 
 
+# QEMU inherits the environment: a tag set in this process (and passed to the kto
+# subprocesses) tells this test session's guests from any other kto run on the machine.
+TAG = f"kto-test-{os.getpid()}-{time.time_ns()}"
+os.environ["KTO_TEST_TAG"] = TAG
+
+
 def qemu_processes() -> list[str]:
-    out = subprocess.run(["pgrep", "-a", "-f", "qemu-system-"], capture_output=True, text=True)
-    return [l for l in out.stdout.splitlines() if "pgrep" not in l]
+    """QEMU processes started by this test session (directly or via a kto subprocess)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            if not cmdline[0].rsplit(b"/", 1)[-1].startswith(b"qemu-system-"):
+                continue
+            if f"KTO_TEST_TAG={TAG}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(f"{proc.name} {b' '.join(cmdline).decode(errors='replace')}")
+        except OSError:
+            continue      # exited meanwhile
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def default_run(runs, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def selftest_run(runs, tmp_path_factory):
-    return pipeline.run(runs["selftest"], tmp_path_factory.mktemp("results"))
+    return pipeline.run(runs["selftest"], tmp_path_factory.mktemp("results"), ["x86_64"])
 
 
 def test_default_run_builds_boots_and_runs_vmalloc(default_run):

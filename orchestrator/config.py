@@ -3,6 +3,8 @@ optional patch series, workloads and timeouts. Every problem is one line naming 
 the line and the key."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,8 @@ def _run_schema() -> schema.Mapping:
         "kconfig": schema.Mapping({
             "base": schema.Choice(list(KCONFIG_BASES), "kconfig base"),
             "fragments": schema.List(schema.Str()),
+            "build_dir": schema.Str(lambda v: None if re.fullmatch(r"[A-Za-z0-9_.-]+", v)
+                                    else f"{v!r} must be a plain directory name"),
         }),
         "patches": schema.Optional(schema.Str()),
         "workloads": schema.List(schema.Choice(workload.available(), "workload")),
@@ -65,6 +69,9 @@ class RunConfig:
     arches: list[str]
     fragments: list[Path]          # shared fragments; the arch fragment is added per arch
     kconfig_base: str = "tinyconfig"
+    # Persistent build directory (per arch) the run builds in. Configs that differ in
+    # options touching most objects get their own, so switching does not rebuild all.
+    build_dir: str = "main"
     patches: Path | None = None
     workloads: list[str] = field(default_factory=list)
     presets: dict[str, str] = field(default_factory=dict)   # workload -> preset
@@ -147,6 +154,7 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
 
     return RunConfig(
         name=name, source=spec, arches=r["arches"], fragments=fragments,
-        kconfig_base=kc.get("base", "tinyconfig"), patches=patches, workloads=workloads,
+        kconfig_base=kc.get("base", "tinyconfig"), build_dir=kc.get("build_dir", "main"),
+        patches=patches, workloads=workloads,
         presets=presets, timeouts=Timeouts(**r.get("timeouts", {})),
         vm=VmSettings(**r.get("vm", {})), description=r.get("description", ""), file=path)

@@ -68,7 +68,7 @@ def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
             arch=arch, toolchain=tc, tree=wt.path, commit=job.commit, tree_id=wt.tree_id(),
             base_commit=src.commit, patches=job.patches and
             [c for c in _commits_since(wt, src.commit)], fragments=cfg.fragments_for(arch.name),
-            kconfig_base=cfg.kconfig_base)
+            kconfig_base=cfg.kconfig_base, variant=cfg.build_dir)
         b = build.build(inp, lambda m: progress(f"{arch.name}: {m}"))
         selftests_dir = None
         if b.ok and any(workload.load(n).kind == "selftest" for n in cfg.workloads):

@@ -1,0 +1,145 @@
+"""Bisect decisions over recorded outcomes: deterministic and flaky reports, skipped
+steps, the run cap, and the confidence stated with the answer."""
+import random
+
+import pytest
+
+from orchestrator.bisect import HIT, MISS, SKIP, Bisection, Run
+
+
+def drive(b: Bisection, outcome_at) -> list[int]:
+    """Run the bisection to the end; outcome_at(step, run_no) -> HIT/MISS/SKIP."""
+    order = []
+    while (k := b.next_step()) is not None:
+        order.append(k)
+        b.record(k, Run(outcome_at(k, len(b.steps.get(k).runs) if k in b.steps else 0)))
+        assert len(order) < 500
+    return order
+
+
+def deterministic(first_bad):
+    return lambda k, _: HIT if k >= first_bad else MISS
+
+
+@pytest.mark.parametrize("total, first_bad", [(1, 1), (2, 1), (2, 2), (8, 4), (8, 1), (8, 8),
+                                               (13, 7)])
+def test_deterministic_finds_the_first_bad_patch(total, first_bad):
+    b = Bisection(total)
+    order = drive(b, deterministic(first_bad))
+    v = b.result()
+    assert v.status == "found" and v.first_bad == [first_bad], (order, v)
+    assert v.good == first_bad - 1
+    # A report that always reproduces: few runs per good step (2/2 at the tip leaves
+    # some doubt about the rate; every further hit lowers it).
+    assert b.rate() == 1.0 and b.runs_for_good() <= 3
+    assert len(order) <= 2 + 3 * ((total - 1).bit_length() + 1) + 1
+    # Each good verdict is at 95%; the answer rests on all of them.
+    goods = [i for i in b.steps if b.verdict_of(i) == "good"]
+    assert 0.95 ** len(goods) - 1e-9 <= v.confidence < 1
+
+
+def test_answer_text_states_rates_and_confidence():
+    b = Bisection(5)
+    drive(b, deterministic(3))
+    v = b.result()
+    assert v.summary.startswith("first bad is 3/5; reproduced 1/1 at 3/5; 0/3 at 2/5"), v.summary
+    assert v.summary.endswith(f"confidence {v.confidence:.0%}") and v.confidence > 0.9
+
+
+def test_skipped_step_is_neither_good_nor_bad():
+    # 3/6 does not build: the first bad is 3 or 4, and kto says so.
+    b = Bisection(6)
+    drive(b, lambda k, _: SKIP if k == 3 else (HIT if k >= 4 else MISS))
+    v = b.result()
+    assert v.status == "ambiguous" and v.first_bad == [3, 4]
+    assert "first bad is one of 3/6, 4/6" in v.summary
+    assert b.verdict_of(3) == "skip"
+
+
+def test_skip_that_does_not_matter_is_bypassed():
+    b = Bisection(8)
+    drive(b, lambda k, _: SKIP if k == 4 else (HIT if k >= 6 else MISS))
+    v = b.result()
+    assert v.status == "found" and v.first_bad == [6]
+
+
+def test_not_reproduced_at_tip():
+    b = Bisection(4, tip_max_runs=5)
+    order = drive(b, lambda k, _: MISS)
+    assert order == [4] * 5
+    assert b.result().status == "not-reproduced"
+
+
+def test_tip_that_does_not_build():
+    b = Bisection(4)
+    assert drive(b, lambda k, _: SKIP) == [4]
+    assert "does not build or boot" in b.result().summary
+
+
+def test_present_at_base():
+    b = Bisection(4)
+    drive(b, lambda k, _: HIT)
+    v = b.result()
+    assert v.status == "present-at-base" and "not introduced by the series" in v.summary
+
+
+def test_flaky_report_repeats_good_steps_by_the_measured_rate():
+    # Reproduces on every third run at bad steps (rate 1/3 at the tip: 2 hits in 6 runs).
+    b = Bisection(5, confidence=0.95)
+    drive(b, lambda k, n: HIT if k >= 3 and n % 3 == 2 else MISS)
+    v = b.result()
+    assert v.status == "found" and v.first_bad == [3], (b.log(), v)
+    p = b.rate()
+    assert 0.2 < p < 0.5
+    # Good steps were run until a bad one would have shown a hit with 95% probability.
+    n = b.runs_for_good()
+    assert b.p_clean(n) <= 0.05 < b.p_clean(n - 1)
+    assert n >= 6
+    assert v.confidence >= 0.95 ** 2 - 1e-9
+    assert "reproduced" in v.summary and "confidence" in v.summary
+
+
+def test_more_confidence_costs_more_runs():
+    def cost(conf):
+        b = Bisection(5, confidence=conf)
+        drive(b, lambda k, n: HIT if k >= 3 and n % 2 == 1 else MISS)
+        return b.runs_used()
+    assert cost(0.99) > cost(0.9)
+
+
+def test_run_cap_gives_the_narrowed_range():
+    b = Bisection(16, max_runs=6)
+    drive(b, lambda k, n: HIT if k >= 11 and n % 4 == 3 else MISS)
+    v = b.result()
+    assert b.runs_used() == 6
+    assert v.status in ("inconclusive", "not-reproduced")
+
+
+def test_cap_mid_search_lists_the_candidates():
+    b = Bisection(8, max_runs=5)
+    drive(b, deterministic(6))
+    v = b.result()
+    assert v.status == "inconclusive"
+    assert 6 in v.first_bad and "first bad is one of" in v.summary
+
+
+def test_simulated_flaky_bisect_is_right_at_the_stated_confidence():
+    """Over many simulated bisects of a p=0.4 report, the culprit is right at least as
+    often as the confidence kto states."""
+    rng = random.Random(7)
+    right, confs = 0, []
+    for _ in range(300):
+        b = Bisection(8, confidence=0.95, max_runs=200)
+        drive(b, lambda k, _: HIT if k >= 5 and rng.random() < 0.4 else MISS)
+        v = b.result()
+        if v.status == "found":
+            confs.append(v.confidence)
+            right += v.first_bad == [5]
+    assert len(confs) > 250
+    assert right / len(confs) >= min(confs) - 0.05
+
+
+def test_record_rejects_out_of_range_steps():
+    b = Bisection(3)
+    with pytest.raises(ValueError):
+        b.record(4, Run(HIT))

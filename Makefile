@@ -5,21 +5,25 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-arches setup system bench clean
+.PHONY: run test test-fast test-arches test-bisect setup system bench clean
 
 run: setup
 	$(VENV)/bin/kto run default
 
 test: setup
-	$(VENV)/bin/python -m pytest -ra -m "not arches"
+	$(VENV)/bin/python -m pytest -ra -m "not arches and not bisect"
 
 # arm64 + riscv64: two more cold cross builds (~10-15 min each) on a fresh machine.
 test-arches: setup
 	$(VENV)/bin/python -m pytest -ra -m arches
 
+# Real check-series and bisects of the example series (x86_64, incremental builds).
+test-bisect: setup
+	$(VENV)/bin/python -m pytest -ra -m bisect
+
 # Unit tests only: no kernel build, no QEMU (seconds).
 test-fast: setup
-	$(VENV)/bin/python -m pytest -ra -m "not slow"
+	$(VENV)/bin/python -m pytest -ra -m "not slow and not arches and not bisect"
 
 setup: system $(STAMP)
 

@@ -12,6 +12,8 @@ from orchestrator.errors import KtoError
 COMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.apply",
+    "orchestrator.commands.check_series",
+    "orchestrator.commands.bisect",
     "orchestrator.report.cli",
 ]
 

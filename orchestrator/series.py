@@ -47,6 +47,10 @@ class Hunk:
     header_func: str      # the @@ line's trailing function context ("" if none)
     text: str             # the @@ line and the hunk's lines
 
+    def functions(self) -> set[str]:
+        """Functions whose lines this hunk changes."""
+        return _hunk_functions(self)
+
 
 @dataclass
 class Patch:

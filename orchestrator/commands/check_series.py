@@ -1,0 +1,91 @@
+"""kto check-series SERIES --run NAME: build and test the base and the tip of a series
+and say which kernel reports the series adds, which were there before, and which it
+fixes; for each new report, the patches whose hunks touch its stack."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from orchestrator import seriestest
+from orchestrator.results import new_run_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-series", help="does a series add kernel reports? (base vs tip)",
+                       description="Build, boot and test the base and the tip of SERIES with "
+                       "the run's kconfig and workloads, on each of its arches. Reports are "
+                       "compared by title: new (tip only), pre-existing (both), fixed (base "
+                       "only). Exit 1 when the series adds a report, 0 when it does not, 2 on "
+                       "bad input (e.g. a patch that does not apply).")
+    seriestest.add_arguments(p)
+    p.set_defaults(func=main)
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def compare(base: list[str], tip: list[str]) -> dict[str, list[str]]:
+    return {"new": sorted(set(tip) - set(base)), "pre-existing": sorted(set(tip) & set(base)),
+            "fixed": sorted(set(base) - set(tip))}
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg, src, series, arches = seriestest.prepare(args)
+    out = new_run_dir(args.results.resolve(), f"check-series-{cfg.name}")
+    n = len(series.patches)
+    progress(f"kto check-series: {series.origin} ({n} patches) on run {cfg.name}: {out}")
+    summary = {"series": series.origin, "run": cfg.name, "base": src.commit,
+               "patches": [p.label() for p in series.patches], "arches": {}}
+    lines, adds = [], False
+    for a in arches:
+        tester = seriestest.StepTester(cfg, src, series, a, out, progress)
+        base, tip = tester.run(0), tester.run(n)
+        entry = {"base": _job(base), "tip": _job(tip)}
+        summary["arches"][a] = entry
+        lines.append(f"{a}: base {_state(base)}; tip {_state(tip)}")
+        if not (base.testable and tip.testable):
+            continue
+        diff = compare(base.titles(), tip.titles())
+        entry.update(diff)
+        entry["suspects"] = {}
+        for title in diff["new"]:
+            adds = True
+            rep = next(r for r in tip.job.unexpected_reports() if r.title == title)
+            found = seriestest.suspects(series, rep)
+            entry["suspects"][title] = [s.patch.label() for s in found]
+            lines.append(f"  NEW          {title}")
+            lines.append(f"               {rep.file}")
+            for s in found:
+                lines.append(f"               suspect: {s.describe()}")
+            if not found:
+                lines.append("               suspect: no patch touches a function in its stack")
+        for title in diff["pre-existing"]:
+            lines.append(f"  pre-existing {title}")
+        for title in diff["fixed"]:
+            lines.append(f"  fixed        {title}")
+        failed = [w.workload for w in tip.job.workloads if w.status not in ("pass", "skip")]
+        if failed:
+            lines.append(f"  workloads failing at the tip: {', '.join(failed)}")
+    (out / "check-series.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print()
+    print(f"kto check-series {series.origin} ({n} patches) on {src.commit[:12]}, run {cfg.name}")
+    for line in lines:
+        print(line)
+    print("verdict: " + ("the series adds kernel reports" if adds else
+                         "no new kernel reports"))
+    print(f"results: {out}")
+    return 1 if adds else 0
+
+
+def _state(step: seriestest.StepResult) -> str:
+    if not step.testable:
+        return step.why_untestable()
+    return f"ok, {len(step.titles())} report title(s)"
+
+
+def _job(step: seriestest.StepResult) -> dict:
+    return {"outcome": step.job.outcome, "commit": step.job.commit,
+            "titles": step.titles(), "directory": str(step.directory),
+            "error": step.job.error}

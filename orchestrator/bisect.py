@@ -39,6 +39,7 @@ class Run:
     seconds: float = 0.0
     built: bool = False             # a real build (not a store hit) happened for this run
     booted: bool = False
+    permanent: bool = True          # a skip that would repeat (build failure), not a flake
 
 
 @dataclass
@@ -56,7 +57,9 @@ class Step:
 
     @property
     def skipped(self) -> bool:
-        return any(r.outcome == SKIP for r in self.runs)
+        """Untestable: a build failure, or a boot failure that happened twice."""
+        skips = [r for r in self.runs if r.outcome == SKIP]
+        return any(r.permanent for r in skips) or len(skips) >= 2
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Bisect decisions over recorded outcomes: deterministic and flaky reports, skipped
 steps, the run cap, and the confidence stated with the answer."""
 import random
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +62,21 @@ def test_skip_that_does_not_matter_is_bypassed():
     drive(b, lambda k, _: SKIP if k == 4 else (HIT if k >= 6 else MISS))
     v = b.result()
     assert v.status == "found" and v.first_bad == [6]
+
+
+def test_one_boot_failure_is_retried_two_make_a_skip():
+    b = Bisection(4)
+    b.record(4, Run(HIT))
+    b.record(4, Run(HIT))
+    b.record(2, Run(SKIP, detail="boot-failed: no SSH", permanent=False))
+    assert b.verdict_of(2) != "skip"
+    b.record(2, Run(MISS))
+    assert b.verdict_of(2) == "pending"
+    b.record(3, Run(SKIP, permanent=False))
+    b.record(3, Run(SKIP, permanent=False))
+    assert b.verdict_of(3) == "skip"
+    b.record(1, Run(SKIP, detail="build-failed: error"))
+    assert b.verdict_of(1) == "skip"
 
 
 def test_not_reproduced_at_tip():
@@ -143,3 +159,31 @@ def test_record_rejects_out_of_range_steps():
     b = Bisection(3)
     with pytest.raises(ValueError):
         b.record(4, Run(HIT))
+
+
+def test_bisect_commit_range_of_a_local_tree_is_one_line_errors(tmp_path):
+    """--good/--bad --tree goes through the same checks: a tree that is not a kernel is
+    refused with one line and exit 2 (no traceback), with a throwaway cache."""
+    import os
+    import subprocess
+    import sys
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    env = {**os.environ, "KTO_CACHE": str(tmp_path / "cache"), "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    for i in range(3):
+        (tree / "f.c").write_text(f"int x = {i};\n")
+        subprocess.run(["git", "init", "-q"] if i == 0 else ["true"], cwd=tree, check=True)
+        subprocess.run(["git", "add", "."], cwd=tree, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", f"c{i}"], cwd=tree, check=True, env=env)
+    repo = Path(__file__).resolve().parent.parent
+    cp = subprocess.run([sys.executable, "-m", "orchestrator", "bisect", "--good", "HEAD~2",
+                         "--bad", "HEAD", "--tree", str(tree), "--run", "default",
+                         "--results", str(tmp_path / "r")], cwd=repo, env=env,
+                        capture_output=True, text=True)
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    [line] = cp.stderr.strip().splitlines()
+    assert line.startswith("kto: error: ") and "not a Linux source tree" in line, line
+    cp = subprocess.run([sys.executable, "-m", "orchestrator", "bisect", "--good", "HEAD~2",
+                         "--run", "default"], cwd=repo, env=env, capture_output=True, text=True)
+    assert cp.returncode == 2 and "--good REV --bad REV --tree PATH" in cp.stderr

@@ -9,10 +9,11 @@ import json
 import re
 import shlex
 import time
+from pathlib import Path
 
 from orchestrator import seriestest, source
 from orchestrator.bisect import HIT, MISS, SKIP, Bisection, Run
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, KtoError
 from orchestrator.results import new_run_dir
 
 
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bisect reports whose title matches (default: titles new at the tip)")
     p.add_argument("--good", metavar="REV", help="with --bad and --tree: a commit range")
     p.add_argument("--bad", metavar="REV")
-    p.add_argument("--tree", metavar="PATH", help="local git tree for --good/--bad")
+    p.add_argument("--tree", type=Path, metavar="PATH", help="local git tree for --good/--bad")
     p.add_argument("--max-runs", type=int, default=40, metavar="N",
                    help="cap on test runs (boots) in total (default: 40)")
     p.add_argument("--confidence", type=float, default=0.95, metavar="P",
@@ -84,6 +85,10 @@ def main(args: argparse.Namespace) -> int:
                 and runs < b.tip_max_runs:
             tip = tester.run(n)       # a flaky report may need a few tries to show
             runs += 1
+        for step in (tip, base):
+            if step.job.outcome in ("infra-error", "interrupted"):
+                raise KtoError(f"bisect: the {'tip' if step is tip else 'base'} could not "
+                               f"run: {step.job.error}")
         if not (tip.testable and base.testable):
             bad = tip if not tip.testable else base
             raise ConfigError(f"bisect: the {'tip' if bad is tip else 'base'} cannot be "
@@ -100,10 +105,16 @@ def main(args: argparse.Namespace) -> int:
         return bool(title_re.search(title)) if title_re else title in targets
 
     def as_run(step: seriestest.StepResult) -> Run:
+        if step.job.outcome in ("infra-error", "interrupted"):
+            # Not the patch's doing (kto or the machine): stop rather than guess.
+            raise KtoError(f"bisect: step {b.label(step.index)} could not run: "
+                           f"{step.job.error}")
         titles = step.titles()
         if not step.testable:
+            # A build failure repeats; a boot failure may not (the step is retried once).
             return Run(SKIP, detail=step.why_untestable(), seconds=step.seconds,
-                       built=step.built, booted=step.booted)
+                       built=step.built, booted=step.booted,
+                       permanent=step.job.outcome == "build-failed")
         hit = [t for t in titles if matches(t)]
         return Run(HIT if hit else MISS, matched=hit, other=[t for t in titles if t not in hit],
                    seconds=step.seconds, built=step.built, booted=step.booted)

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Build, boot and test the base and the tip of SERIES with "
                        "the run's kconfig and workloads, on each of its arches. Reports are "
                        "compared by title: new (tip only), pre-existing (both), fixed (base "
-                       "only). Exit 1 when the series adds a report, 0 when it does not, 2 on "
-                       "bad input (e.g. a patch that does not apply).")
+                       "only). Exit 1 when the series adds a report or breaks the build or "
+                       "boot, 0 when it does not, 2 on bad input (e.g. a patch that does not "
+                       "apply) or when the base itself cannot be tested.")
     seriestest.add_arguments(p)
     p.set_defaults(func=main)
 
@@ -39,13 +40,20 @@ def main(args: argparse.Namespace) -> int:
     summary = {"series": series.origin, "run": cfg.name, "base": src.commit,
                "patches": [p.label() for p in series.patches], "arches": {}}
     lines, adds = [], False
+    broken: list[str] = []        # the tip does not build/boot: the series' fault
+    untestable: list[str] = []    # the base does not: nothing can be said
     for a in arches:
         tester = seriestest.StepTester(cfg, src, series, a, out, progress)
         base, tip = tester.run(0), tester.run(n)
         entry = {"base": _job(base), "tip": _job(tip)}
         summary["arches"][a] = entry
         lines.append(f"{a}: base {_state(base)}; tip {_state(tip)}")
-        if not (base.testable and tip.testable):
+        if not base.testable:
+            untestable.append(f"{a}: the base cannot be tested ({base.why_untestable()})")
+            continue
+        if not tip.testable:
+            broken.append(f"{a}: the series breaks the {tip.job.outcome.split('-')[0]} "
+                          f"({tip.why_untestable()})")
             continue
         diff = compare(base.titles(), tip.titles())
         entry.update(diff)
@@ -73,10 +81,21 @@ def main(args: argparse.Namespace) -> int:
     print(f"kto check-series {series.origin} ({n} patches) on {src.commit[:12]}, run {cfg.name}")
     for line in lines:
         print(line)
-    print("verdict: " + ("the series adds kernel reports" if adds else
-                         "no new kernel reports"))
+    for line in broken + untestable:
+        print(line)
+    if untestable:
+        verdict, code = "the series could not be checked (the base does not build or boot)", 2
+    elif broken:
+        verdict, code = "the series breaks the build or the boot", 1
+    elif adds:
+        verdict, code = "the series adds kernel reports", 1
+    else:
+        verdict, code = "no new kernel reports", 0
+    summary["verdict"] = verdict
+    (out / "check-series.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"verdict: {verdict}")
     print(f"results: {out}")
-    return 1 if adds else 0
+    return code
 
 
 def _state(step: seriestest.StepResult) -> str:

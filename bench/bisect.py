@@ -1,6 +1,6 @@
 """Benchmark: kto bisect over the 8-patch example series vs testing every patch in turn.
 
-Runs `kto bisect patches/examples/kasan-vmalloc.mbox --run default` for real and reads
+Runs `kto bisect patches/examples/kasan-vmalloc.mbox --run examples` for real and reads
 its bisect.json (builds, boots, test runs, wall time). "Every patch in turn" (steps 0..8,
 each built and tested with the same repeat rule as the bisect) is not run a second time:
 its cost is computed from the same run's measured mean incremental build time and mean
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", default=str(REPO / "patches/examples/kasan-vmalloc.mbox"))
-    ap.add_argument("--run", default="default")
+    ap.add_argument("--run", default="examples")
     ap.add_argument("--from-json", type=Path, help="use an existing bisect.json")
     args = ap.parse_args()
     if args.from_json:

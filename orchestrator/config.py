@@ -23,6 +23,10 @@ _VM = schema.Mapping({"memory_mb": schema.Int(minimum=256), "cpus": schema.Int(m
                       "accel": schema.Choice(["auto", "tcg", "kvm"], "accel")})
 
 
+def _plain_name(v: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_.-]+", v) else f"{v!r} must be a plain directory name"
+
+
 def _run_schema() -> schema.Mapping:
     return schema.Mapping({
         "description": schema.Str(),
@@ -31,10 +35,16 @@ def _run_schema() -> schema.Mapping:
         "kconfig": schema.Mapping({
             "base": schema.Choice(list(KCONFIG_BASES), "kconfig base"),
             "fragments": schema.List(schema.Str()),
-            "build_dir": schema.Str(lambda v: None if re.fullmatch(r"[A-Za-z0-9_.-]+", v)
-                                    else f"{v!r} must be a plain directory name"),
+            "build_dir": schema.Str(_plain_name),
+            # Matrix: named variants, each the run's fragments plus its own (one job each).
+            "variants": schema.Dict(schema.Mapping({
+                "fragments": schema.List(schema.Str()),
+                "build_dir": schema.Str(_plain_name),
+            }, required=["fragments"]), nonempty=True),
         }),
         "patches": schema.Optional(schema.Str()),
+        # Matrix: the stock kernel plus one job per series (instead of `patches`).
+        "series": schema.List(schema.Str(), nonempty=True),
         "workloads": schema.List(schema.Choice(workload.available(), "workload")),
         "presets": schema.Dict(schema.Str()),
         "timeouts": _TIMEOUTS,
@@ -63,6 +73,15 @@ class VmSettings:
 
 
 @dataclass
+class Variant:
+    """A kconfig variant of a run: extra fragments after the run's own, and the
+    persistent build directory it builds in (default: the variant's name)."""
+    name: str
+    fragments: list[Path]
+    build_dir: str
+
+
+@dataclass
 class RunConfig:
     name: str
     source: SourceSpec
@@ -79,6 +98,9 @@ class RunConfig:
     vm: VmSettings = field(default_factory=VmSettings)
     description: str = ""
     file: Path | None = None
+    # Matrix (orchestrator/plan.py): kconfig variants and series, each one more job per arch.
+    variants: list[Variant] = field(default_factory=list)
+    series: list[Path] = field(default_factory=list)
 
     def fragments_for(self, arch: str) -> list[Path]:
         """Shared fragments with the arch's own fragment after base (later ones win)."""
@@ -139,6 +161,31 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
         if not patches.exists():
             raise schema.error_at(path, lines, f"{key}.patches", f"no such series {patches}")
 
+    if r.get("patches") and r.get("series"):
+        raise schema.error_at(path, lines, f"{key}.series",
+                              "give either patches (every job) or series (one job each), not both")
+    series = []
+    for i, rel in enumerate(r.get("series", [])):
+        p = top / "patches" / rel
+        if not p.exists():
+            raise schema.error_at(path, lines, f"{key}.series[{i}]", f"no such series {p}")
+        series.append(p)
+
+    variants = []
+    for vname, v in kc.get("variants", {}).items():
+        vkey = f"{key}.kconfig.variants.{vname}"
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", vname):
+            raise schema.error_at(path, lines, vkey, f"variant name {vname!r} may only have "
+                                  "letters, digits, '_' and '-' (it is part of job ids)")
+        vfrags = []
+        for i, frag in enumerate(v["fragments"]):
+            p = top / "kconfigs" / frag
+            if not p.is_file():
+                raise schema.error_at(path, lines, f"{vkey}.fragments[{i}]",
+                                      f"no such fragment {p}")
+            vfrags.append(p)
+        variants.append(Variant(vname, vfrags, v.get("build_dir", vname)))
+
     workloads = r.get("workloads", [])
     presets = r.get("presets", {})
     for wl_name, preset in presets.items():
@@ -157,4 +204,5 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
         kconfig_base=kc.get("base", "tinyconfig"), build_dir=kc.get("build_dir", "main"),
         patches=patches, workloads=workloads,
         presets=presets, timeouts=Timeouts(**r.get("timeouts", {})),
-        vm=VmSettings(**r.get("vm", {})), description=r.get("description", ""), file=path)
+        vm=VmSettings(**r.get("vm", {})), description=r.get("description", ""), file=path,
+        variants=variants, series=series)

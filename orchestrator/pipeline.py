@@ -49,6 +49,52 @@ def run(cfg: RunConfig, results_root: Path, arches: list[str] | None = None,
     return result
 
 
+
+def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
+                shard: str = "") -> RunResult:
+    """Like run(), over planned jobs (orchestrator/plan.py: arch x kconfig variant x series,
+    or one shard of them). Each job gets its own directory named by its id; a job whose id
+    is its arch has the same layout as run() gives. Added for kto plan/--shard/--job."""
+    result = RunResult(run=cfg.name, directory=new_run_dir(results_root, cfg.name),
+                       shard=shard)
+    progress(f"kto run {cfg.name}: {len(jobs)} job(s)"
+             + (f" (shard {shard})" if shard else "") + f", results in {result.directory}")
+    try:
+        if not jobs:
+            return result
+        src = source.resolve(cfg.source, progress)
+        result.source = f"{src.origin} @ {src.commit[:12]} (Linux {src.version})"
+        series_cache: dict = {}
+        for pj in jobs:
+            job = JobResult(arch=pj.arch, source_commit=src.commit, job_id=pj.id,
+                            variant=pj.variant, series=pj.series)
+            job.reproducer = shlex.join(["kto", "run", cfg.name, "--job", pj.id,
+                                         "--runs", str(cfg.file.resolve())])
+            result.jobs.append(job)
+            progress(f"{pj.id}: job {len(result.jobs)}/{len(jobs)}")
+            try:
+                series = None
+                if pj.patches is not None:
+                    if pj.patches not in series_cache:
+                        from orchestrator.series import load_series
+                        series_cache[pj.patches] = load_series(pj.patches)
+                    series = series_cache[pj.patches]
+                run_job(pj.config(cfg), src, series, arch_mod.get(pj.arch), job,
+                        result.directory / pj.id, lambda m, i=pj.id, a=pj.arch: progress(
+                            m if i == a else f"[{i}] {m}"))
+            except KtoError as e:
+                job.outcome, job.error = "infra-error", str(e)
+                progress(f"{pj.id}: error: {e}")
+            except KeyboardInterrupt:
+                job.outcome, job.error = "interrupted", "interrupted by the user"
+                raise
+            finally:
+                result.write()
+    finally:
+        result.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        result.write()
+    return result
+
 def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
             job: JobResult, out: Path, progress) -> None:
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from orchestrator.workload import WorkloadResult
@@ -41,6 +41,14 @@ class JobResult:
     reproducer: str = ""
     error: str = ""
     notes: list[str] = field(default_factory=list)   # warnings that did not stop the job
+    # Matrix job (orchestrator/plan.py); "" in summaries of per-arch runs: the id is the arch.
+    job_id: str = ""
+    variant: str = ""
+    series: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.job_id or self.arch
 
     def unexpected_reports(self) -> list[ReportEntry]:
         return [r for r in self.reports if not r.expected]
@@ -59,13 +67,16 @@ class RunResult:
     finished: str = ""
     source: str = ""
     jobs: list[JobResult] = field(default_factory=list)
+    shard: str = ""           # "I/N" when this directory holds one shard of the run
+    merged_from: list[str] = field(default_factory=list)   # kto merge: the shard dirs
 
     def exit_code(self) -> int:
         if any(j.outcome in ("infra-error",) for j in self.jobs):
             return 2
         return 1 if any(j.failed() for j in self.jobs) else 0
 
-    def write(self) -> Path:
+    def write(self, formats: bool = True) -> Path:
+        """summary.json, then junit.xml, kcidb.json and index.html beside it."""
         data = asdict(self)
         data["directory"] = str(self.directory)
         for job in data["jobs"]:
@@ -73,7 +84,49 @@ class RunResult:
                 w.pop("output", None)     # kept in workloads/<name>.txt
         path = self.directory / "summary.json"
         path.write_text(json.dumps(data, indent=2) + "\n")
+        if formats:
+            from orchestrator import formats as formats_mod
+            formats_mod.write_all(self)
         return path
+
+
+def load(directory: Path) -> RunResult:
+    """A RunResult read back from a results directory's summary.json (older summaries
+    without the matrix fields load too; unknown fields from newer ones are ignored)."""
+    from orchestrator.errors import KtoError
+    from orchestrator.workload import TestResult
+    directory = Path(directory)
+    path = directory / "summary.json"
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise KtoError(f"{path}: cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise KtoError(f"{path}: not valid JSON ({e})") from None
+
+    def pick(cls, d):
+        names = {f.name for f in fields(cls)}
+        return {k: v for k, v in d.items() if k in names}
+
+    try:
+        jobs = []
+        for j in data.get("jobs", []):
+            job = JobResult(**pick(JobResult, {k: v for k, v in j.items()
+                                               if k not in ("workloads", "reports")}))
+            for w in j.get("workloads", []):
+                wr = WorkloadResult(**pick(WorkloadResult, {k: v for k, v in w.items()
+                                                            if k != "tests"}),
+                                    tests=[TestResult(**pick(TestResult, t))
+                                           for t in w.get("tests", [])])
+                if wr.console_span is not None:
+                    wr.console_span = tuple(wr.console_span)
+                job.workloads.append(wr)
+            job.reports = [ReportEntry(**pick(ReportEntry, r)) for r in j.get("reports", [])]
+            jobs.append(job)
+        top = pick(RunResult, {k: v for k, v in data.items() if k not in ("jobs", "directory")})
+        return RunResult(directory=directory, jobs=jobs, **top)
+    except TypeError as e:
+        raise KtoError(f"{path}: not a kto summary ({e})") from None
 
 
 def new_run_dir(root: Path, run: str) -> Path:
@@ -100,7 +153,7 @@ def summary_lines(result: RunResult) -> list[str]:
     out = []
     for j in result.jobs:
         b = j.build
-        line = [f"{j.arch}: {j.outcome}"]
+        line = [f"{j.id}: {j.outcome}"]
         if b:
             line.append(f"build {b.get('status')} {_fmt_s(b.get('seconds', 0))}")
         if j.boot:

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # Host tools: kernel build deps, cross compilers with their libc (static glibc for the
-# selftests), QEMU for the three arches (+ OpenSBI firmware for riscv64), Python venv.
+# selftests), QEMU for the three arches (+ OpenSBI firmware for riscv64), Python venv,
+# headless Chromium (the results' index.html is tested by screenshot).
 PACKAGES=(
   build-essential bc flex bison libelf-dev libssl-dev cpio xz-utils zstd dwarves ccache git
   rsync kmod file
@@ -13,6 +14,7 @@ PACKAGES=(
   qemu-system-x86 qemu-system-arm qemu-system-misc opensbi
   linux-source-6.12
   python3 python3-venv python3-pip
+  chromium
 )
 # Guest userland is downloaded (not installed) per arch by kto: arm64 from bookworm,
 # riscv64 only exists in trixie.

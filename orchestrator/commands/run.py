@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,25 +27,74 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only this arch (repeatable; default: the run's arches)")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results root; each run gets a new directory (default: ./results)")
+    add_job_selection(p)
     p.set_defaults(func=main)
 
 
-def progress(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+def add_job_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard", metavar="I/N",
+                   help="only shard I of N (kto plan RUN --shards N shows which jobs)")
+    p.add_argument("--job", action="append", metavar="ID",
+                   help="only this job id from kto plan (repeatable)")
+
+
+class Progress:
+    """Timestamped lines. On a terminal, build progress (the frequent "N objects" lines)
+    rewrites one status line instead of scrolling; everything else is a line of its own."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.status = False
+
+    def __call__(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        transient = self.tty and "build: " in msg and " objects" in msg and "\n" not in msg
+        if self.status:
+            self.stream.write("\r\x1b[K")
+        if transient:
+            width = shutil.get_terminal_size((100, 20)).columns
+            self.stream.write(line[:max(width - 1, 20)])
+        else:
+            self.stream.write(line + "\n")
+        self.status = transient
+        self.stream.flush()
+
+
+progress = Progress()
+
+
+def load_run(runs_file: Path, name: str):
+    runs = config.load(runs_file)
+    if name not in runs:
+        raise ConfigError(f"{runs_file}: no run named {name!r} (runs: {', '.join(runs)})")
+    return runs[name]
+
+
+def execute(cfg, args, progress=progress):
+    """The run as kto run does it: the run's arches (or --arch), narrowed to --shard/--job.
+    Used by kto run and kto nightly."""
+    from orchestrator import plan
+    for a in args.arch or []:
+        if a not in cfg.arches:
+            raise ConfigError(f"run {cfg.name!r} has no arch {a!r} (arches: "
+                              f"{', '.join(cfg.arches)})")
+    if not args.shard and not args.job and plan.is_trivial(cfg):
+        return pipeline.run(cfg, args.results.resolve(), args.arch, progress)
+    jobs = plan.expand(cfg, args.arch)
+    if args.job:
+        jobs = plan.select(jobs, args.job)
+    shard = ""
+    if args.shard:
+        i, n = plan.parse_shard(args.shard)
+        jobs, shard = plan.shard(jobs, i, n), f"{i}/{n}"
+    return pipeline.run_planned(cfg, jobs, args.results.resolve(), progress, shard)
 
 
 def main(args: argparse.Namespace) -> int:
-    runs = config.load(args.runs)
-    if args.name not in runs:
-        raise ConfigError(f"{args.runs}: no run named {args.name!r} "
-                          f"(runs: {', '.join(runs)})")
-    cfg = runs[args.name]
-    for a in args.arch or []:
-        if a not in cfg.arches:
-            raise ConfigError(f"run {args.name!r} has no arch {a!r} (arches: "
-                              f"{', '.join(cfg.arches)})")
+    cfg = load_run(args.runs, args.name)
     t0 = time.monotonic()
-    result = pipeline.run(cfg, args.results.resolve(), args.arch, progress)
+    result = execute(cfg, args)
     print()
     print(f"kto run {cfg.name}: {result.source}")
     for line in summary_lines(result):

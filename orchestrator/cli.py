@@ -12,6 +12,7 @@ from orchestrator.errors import KtoError
 COMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.plan",
+    "orchestrator.commands.nightly",
     "orchestrator.commands.apply",
     "orchestrator.commands.check_series",
     "orchestrator.commands.bisect",

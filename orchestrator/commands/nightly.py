@@ -1,0 +1,82 @@
+"""kto nightly RUN: run it like kto run, record it in the history database, and say per
+report title what is new since the previous night, still present (since when), or fixed.
+``--from-results DIR`` records and compares an existing results directory instead
+(a merged sharded run, or a run made elsewhere)."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from orchestrator import history, known_issues, results
+from orchestrator.commands.run import (DEFAULT_RUNS, add_job_selection, execute, load_run,
+                                       progress)
+from orchestrator.errors import ConfigError
+from orchestrator.results import summary_lines
+
+DEFAULT_KNOWN = Path("known-issues.yaml")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("nightly", help="run (or take results), record history, say new/fixed",
+                       description="Run a run like kto run (or take --from-results DIR), "
+                       "record it in the history database and print each report title as "
+                       "new, still present (since DATE) or fixed; titles in the known-issues "
+                       "file do not make the night red. Exit 0: no new reports and no "
+                       "failures; 1: new reports or test/build/boot failures; 2: "
+                       "configuration or infrastructure error.")
+    p.add_argument("name", nargs="?", help="run name (not with --from-results)")
+    p.add_argument("--from-results", type=Path, metavar="DIR",
+                   help="record and compare this results directory instead of running")
+    p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
+                   help="runs file (default: ./runs.yaml)")
+    p.add_argument("--arch", action="append", metavar="ARCH", help="only this arch")
+    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                   help="results root (default: ./results)")
+    add_job_selection(p)
+    p.add_argument("--known", type=Path, metavar="FILE",
+                   help="known issues (default: ./known-issues.yaml if present)")
+    p.add_argument("--db", type=Path, metavar="PATH",
+                   help=f"history database (default: {history.default_db()})")
+    p.add_argument("--key", metavar="NAME",
+                   help="history key nights are compared under (default: the run's name)")
+    p.add_argument("--strict", action="store_true",
+                   help="also exit 1 for reports still present from earlier nights that "
+                   "are not in the known-issues file")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.from_results and args.name:
+        raise ConfigError("give a run name or --from-results DIR, not both")
+    if not args.from_results and not args.name:
+        raise ConfigError("give a run name (kto nightly RUN) or --from-results DIR")
+    known_path = args.known or (DEFAULT_KNOWN if DEFAULT_KNOWN.exists() else None)
+    known = known_issues.load(known_path) if known_path else []
+    db_path = args.db or history.default_db()
+    t0 = time.monotonic()
+    if args.from_results:
+        result = results.load(args.from_results)
+        from orchestrator import formats
+        if not all((result.directory / f).exists() for f in formats.FILES):
+            formats.write_all(result)      # results from before kto wrote them
+    else:
+        cfg = load_run(args.runs, args.name)
+        result = execute(cfg, args)
+        print()
+        print(f"kto run {cfg.name}: {result.source}")
+        for line in summary_lines(result):
+            print(line)
+    with history.History(db_path) as db:
+        verdict = history.compare(db, result, known, args.key)
+    prev = verdict.previous
+    print()
+    print(f"kto nightly {verdict.key}: {result.directory} (history run {verdict.run_id} in "
+          f"{db_path}; " + (f"previous: {prev['started'][:10]}, {prev['directory']})"
+                            if prev else "first recorded night)"))
+    for line in verdict.lines():
+        print(line)
+    code = verdict.exit_code(args.strict)
+    print(f"nightly: {['GREEN', 'RED', 'INFRA ERROR'][code]} (exit {code}, "
+          f"{time.monotonic() - t0:.0f}s); report: {result.directory / 'index.html'}")
+    return code

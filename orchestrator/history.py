@@ -1,0 +1,251 @@
+"""Run history in SQLite, and tonight-vs-history comparison for kto nightly.
+
+Tables: ``runs`` (one row per recorded results directory, under a history key, by default
+the run's name), ``sightings`` (which unexpected report titles each run's jobs had, and how
+many times) and ``titles`` (per key and title: first seen, last seen, in how many runs).
+Only unexpected reports are recorded: the ones a workload provokes on purpose
+(kasan-kunit) are part of that workload passing.
+
+compare() classifies each title against the history *before* tonight:
+
+- **new**: never seen under this key (or seen before but absent from the previous run:
+  it is back, and the line says when it was last seen);
+- **still present (since DATE)**: it was in the previous run too;
+- **fixed**: in the previous run, not tonight, and tonight the job(s) that had it
+  completed (a job that did not get to run cannot fix anything: such titles are listed
+  as **not checked**).
+
+A title matching known-issues.yaml keeps its class but is marked known, and does not
+make the night red.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import KtoError
+from orchestrator.known_issues import KnownIssue, match
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL, run TEXT NOT NULL, directory TEXT NOT NULL,
+  started TEXT NOT NULL, finished TEXT, recorded TEXT NOT NULL,
+  exit_code INTEGER NOT NULL, jobs TEXT NOT NULL,      -- job ids that completed (outcome ok)
+  UNIQUE (key, directory));
+CREATE TABLE IF NOT EXISTS sightings (
+  run_id INTEGER NOT NULL REFERENCES runs(id), title TEXT NOT NULL, type TEXT,
+  job TEXT NOT NULL, arch TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (run_id, title, job));
+CREATE TABLE IF NOT EXISTS titles (
+  key TEXT NOT NULL, title TEXT NOT NULL, type TEXT,
+  first_seen TEXT NOT NULL, first_run INTEGER NOT NULL,
+  last_seen TEXT NOT NULL, last_run INTEGER NOT NULL,
+  runs INTEGER NOT NULL, occurrences INTEGER NOT NULL,
+  PRIMARY KEY (key, title));
+"""
+
+
+def default_db() -> Path:
+    from orchestrator.cache import cache_root
+    return cache_root() / "history.sqlite"
+
+
+@dataclass
+class TitleStatus:
+    title: str
+    status: str               # new | still | fixed | not-checked
+    jobs: list[str]           # tonight's jobs with it (fixed/not-checked: last run's)
+    first_seen: str = ""
+    last_seen: str = ""       # before tonight
+    runs: int = 0             # runs it was seen in, tonight included
+    known: KnownIssue | None = None
+    type: str = ""
+
+    def line(self) -> str:
+        label = {"new": "NEW", "still": "STILL", "fixed": "FIXED",
+                 "not-checked": "UNCHECKED"}[self.status]
+        if self.status == "new":
+            what = (f"new (seen before, last on {_day(self.last_seen)})" if self.last_seen
+                    else "new")
+        elif self.status == "still":
+            what = f"still present (since {_day(self.first_seen)}, {self.runs} runs)"
+        elif self.status == "fixed":
+            what = f"fixed (last seen {_day(self.last_seen)})"
+        else:
+            what = "not checked tonight (its job did not complete)"
+        known = f"  [known: {self.known.reason}]" if self.known else ""
+        return f"{label:<9} {self.title}  -- {what}; {', '.join(self.jobs)}{known}"
+
+
+@dataclass
+class Verdict:
+    key: str
+    run_id: int
+    previous: dict | None             # the previous run's row, or None on the first night
+    titles: list[TitleStatus] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)    # jobs/tests that failed
+    infra: list[str] = field(default_factory=list)       # infrastructure errors
+
+    def by(self, status: str, known: bool | None = None) -> list[TitleStatus]:
+        return [t for t in self.titles if t.status == status
+                and (known is None or bool(t.known) == known)]
+
+    def exit_code(self, strict: bool = False) -> int:
+        if self.infra:
+            return 2
+        red = self.by("new", known=False) + (self.by("still", known=False) if strict else [])
+        return 1 if red or self.failures else 0
+
+    def lines(self) -> list[str]:
+        out = [t.line() for st in ("new", "still", "fixed", "not-checked") for t in self.by(st)]
+        new = self.by("new", known=False)
+        out.append("no new reports" if not new else f"{len(new)} new report title(s)")
+        out += [f"FAILED    {f}" for f in self.failures]
+        out += [f"INFRA     {e}" for e in self.infra]
+        return out
+
+
+def _day(ts: str) -> str:
+    return (ts or "?")[:10]
+
+
+class History:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60)
+            self.db.row_factory = sqlite3.Row
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise KtoError(f"{self.path}: not a usable history database ({e})") from None
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def runs(self, key: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute(
+            "SELECT * FROM runs WHERE key = ? ORDER BY id", (key,))]
+
+    def titles(self, key: str) -> dict[str, dict]:
+        return {r["title"]: dict(r) for r in self.db.execute(
+            "SELECT * FROM titles WHERE key = ?", (key,))}
+
+    def sightings(self, run_id: int) -> dict[str, dict[str, int]]:
+        """title -> {job: count} for one recorded run."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for r in self.db.execute("SELECT * FROM sightings WHERE run_id = ?", (run_id,)):
+            out[r["title"]][r["job"]] = r["count"]
+        return dict(out)
+
+    def record(self, result, key: str | None = None) -> int:
+        """Add a run (a RunResult) and its unexpected report titles; returns its id."""
+        key = key or result.run
+        directory = str(Path(result.directory).resolve())
+        row = self.db.execute("SELECT id FROM runs WHERE key = ? AND directory = ?",
+                              (key, directory)).fetchone()
+        if row:
+            raise KtoError(f"{directory} is already recorded in {self.path} "
+                           f"(run {row['id']} of {key!r})")
+        seen: dict[str, dict] = {}
+        for job in result.jobs:
+            for r in job.unexpected_reports():
+                s = seen.setdefault(r.title, {"type": r.type, "jobs": defaultdict(int),
+                                              "arch": {}})
+                s["jobs"][job.id] += 1
+                s["arch"][job.id] = job.arch
+        stamp = result.started or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO runs (key, run, directory, started, finished, recorded, "
+                "exit_code, jobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, result.run, directory, stamp, result.finished,
+                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), result.exit_code(),
+                 " ".join(sorted(j.id for j in result.jobs if j.outcome == "ok"))))
+            run_id = cur.lastrowid
+            for title, s in seen.items():
+                for job_id, n in s["jobs"].items():
+                    self.db.execute("INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?)",
+                                    (run_id, title, s["type"], job_id, s["arch"][job_id], n))
+                total = sum(s["jobs"].values())
+                self.db.execute(
+                    "INSERT INTO titles VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) "
+                    "ON CONFLICT (key, title) DO UPDATE SET last_seen = excluded.last_seen, "
+                    "last_run = excluded.last_run, runs = runs + 1, "
+                    "occurrences = occurrences + excluded.occurrences",
+                    (key, title, s["type"], stamp, run_id, stamp, run_id, total))
+        return run_id
+
+
+def compare(history: History, result, known: list[KnownIssue] = (),
+            key: str | None = None) -> Verdict:
+    """Record ``result`` under ``key`` (default: its run name) and classify its report
+    titles against the runs recorded before it."""
+    key = key or result.run
+    before = history.runs(key)
+    previous = before[-1] if before else None
+    titles_before = history.titles(key)
+    prev_sightings = history.sightings(previous["id"]) if previous else {}
+    run_id = history.record(result, key)
+    titles_after = history.titles(key)
+    v = Verdict(key, run_id, previous)
+
+    tonight: dict[str, list] = defaultdict(list)       # title -> [(job, arch, type)]
+    for job in result.jobs:
+        for r in job.unexpected_reports():
+            if job.id not in [j for j, _, _ in tonight[r.title]]:
+                tonight[r.title].append((job.id, job.arch, r.type))
+    completed = {j.id for j in result.jobs if j.outcome == "ok"}
+    arch_of = {j.id: j.arch for j in result.jobs}
+
+    def known_for(title, arches):
+        for a in arches or [None]:
+            k = match(list(known), title, a, result.run)
+            if k:
+                return k
+        return None
+
+    for title, where in sorted(tonight.items()):
+        jobs = [j for j, _, _ in where]
+        old = titles_before.get(title)
+        was_last_night = title in prev_sightings
+        status = "still" if was_last_night else "new"
+        v.titles.append(TitleStatus(
+            title, status, jobs, first_seen=(old or titles_after[title])["first_seen"],
+            last_seen=old["last_seen"] if old else "", runs=titles_after[title]["runs"],
+            known=known_for(title, [a for _, a, _ in where]), type=where[0][2]))
+    for title, jobs in sorted(prev_sightings.items()):
+        if title in tonight:
+            continue
+        checked = all(j in completed for j in jobs)
+        old = titles_before[title]
+        v.titles.append(TitleStatus(
+            title, "fixed" if checked else "not-checked", sorted(jobs),
+            first_seen=old["first_seen"], last_seen=old["last_seen"], runs=old["runs"],
+            known=known_for(title, [arch_of.get(j) for j in jobs if arch_of.get(j)]),
+            type=old["type"] or ""))
+
+    for job in result.jobs:
+        if job.outcome == "infra-error":
+            v.infra.append(f"{job.id}: {job.error.splitlines()[0] if job.error else ''}")
+        elif job.outcome != "ok":
+            v.failures.append(f"{job.id}: {job.outcome}"
+                              + (f": {job.error.splitlines()[0]}" if job.error else ""))
+        for w in job.workloads:
+            bad = [t.name for t in w.tests if t.status not in ("pass", "skip", "xfail")]
+            if bad:
+                v.failures.append(f"{job.id}: {w.workload}: {len(bad)} test(s) failed: "
+                                  + ", ".join(bad[:10]) + (" ..." if len(bad) > 10 else ""))
+            elif w.status not in ("pass", "skip"):
+                v.failures.append(f"{job.id}: {w.workload}: {w.status} {w.reason}".rstrip())
+    return v

@@ -1,0 +1,165 @@
+"""History and the nightly comparison on real recorded runs: the clean matrix-quick arm64
+run (no reports) and the arm64 selftest run (the series' lockdep inversion, plus 163 KASAN
+reports provoked on purpose by kasan-kunit), recorded as nights under one history key."""
+import copy
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from orchestrator import history, known_issues, results
+from orchestrator.errors import ConfigError, KtoError
+
+RUNS = Path(__file__).parent / "data" / "runs"
+LOCKDEP = "possible deadlock in kto_abba_selftest"
+
+
+@pytest.fixture
+def night(tmp_path):
+    n = [0]
+
+    def load(name, started=None):
+        n[0] += 1
+        d = tmp_path / f"night{n[0]}" / name
+        shutil.copytree(RUNS / name, d)
+        r = results.load(d)
+        if started:
+            r.started = started
+        return r
+    return load
+
+
+@pytest.fixture
+def db(tmp_path):
+    with history.History(tmp_path / "h.sqlite") as h:
+        yield h
+
+
+def test_clean_nights_then_bad_series_then_fixed(db, night):
+    v1 = history.compare(db, night("matrix-quick-arm64", "2026-11-20T01:00:00Z"), key="k")
+    assert v1.previous is None and v1.titles == [] and v1.exit_code() == 0
+    v2 = history.compare(db, night("matrix-quick-arm64", "2026-11-21T01:00:00Z"), key="k")
+    assert v2.previous["started"].startswith("2026-11-20")
+    assert v2.titles == [] and "no new reports" in v2.lines() and v2.exit_code() == 0
+
+    # the bad series: exactly its new title, not the 163 expected KASAN reports
+    v3 = history.compare(db, night("selftest-arm64", "2026-11-22T01:00:00Z"), key="k")
+    assert [(t.title, t.status) for t in v3.titles] == [(LOCKDEP, "new")]
+    assert v3.titles[0].jobs == ["arm64"] and v3.exit_code() == 1
+    assert v3.lines()[0].startswith(f"NEW       {LOCKDEP}")
+    assert "1 new report title(s)" in v3.lines()
+
+    # second night with it: still present since the first, no new reports, green
+    v4 = history.compare(db, night("selftest-arm64", "2026-11-23T01:00:00Z"), key="k")
+    (t,) = v4.titles
+    assert (t.status, t.first_seen[:10], t.runs) == ("still", "2026-11-22", 2)
+    assert "still present (since 2026-11-22, 2 runs)" in t.line()
+    assert "no new reports" in v4.lines()
+    assert v4.exit_code() == 0 and v4.exit_code(strict=True) == 1
+
+    # the series dropped: fixed (arm64 ran to completion)
+    v5 = history.compare(db, night("matrix-quick-arm64", "2026-11-24T01:00:00Z"), key="k")
+    assert [(t.title, t.status) for t in v5.titles] == [(LOCKDEP, "fixed")]
+    assert "fixed (last seen 2026-11-23)" in v5.titles[0].line() and v5.exit_code() == 0
+
+    # back again: new, saying when it was last seen
+    v6 = history.compare(db, night("selftest-arm64", "2026-11-25T01:00:00Z"), key="k")
+    assert v6.titles[0].status == "new" and "last on 2026-11-23" in v6.titles[0].line()
+
+    row = db.titles("k")[LOCKDEP]
+    assert (row["first_seen"][:10], row["last_seen"][:10], row["runs"],
+            row["occurrences"]) == ("2026-11-22", "2026-11-25", 3, 3)
+    assert len(db.runs("k")) == 6
+
+
+def test_known_issue_keeps_the_night_green(db, night, tmp_path):
+    kf = tmp_path / "known.yaml"
+    kf.write_text(textwrap.dedent("""\
+        - title: '^possible deadlock in kto_abba_selftest$'
+          reason: the selftest series inverts two mutexes on purpose
+          arches: [arm64, x86_64]
+        """))
+    known = known_issues.load(kf)
+    history.compare(db, night("matrix-quick-arm64"), known, key="k")
+    v = history.compare(db, night("selftest-arm64"), known, key="k")
+    (t,) = v.titles
+    assert t.status == "new" and t.known.reason.startswith("the selftest series")
+    assert "[known: the selftest series" in t.line()
+    assert v.exit_code() == 0 and "no new reports" in v.lines()
+    # an arch outside the entry is not covered
+    other = known_issues.load(kf)
+    other[0].arches = ["riscv64"]
+    v = history.compare(db, night("selftest-arm64"), other, key="k2")
+    assert v.titles[0].known is None and v.exit_code() == 1
+
+
+def test_not_checked_when_the_job_did_not_complete(db, night):
+    history.compare(db, night("selftest-arm64"), key="k")
+    r = night("matrix-quick-arm64")
+    r.jobs[0].outcome, r.jobs[0].error = "boot-failed", "panic"
+    v = history.compare(db, r, key="k")
+    assert [(t.title, t.status) for t in v.titles] == [(LOCKDEP, "not-checked")]
+    assert v.failures == ["arm64: boot-failed: panic"] and v.exit_code() == 1
+
+
+def test_failures_and_infra(db, night):
+    r = night("matrix-quick-arm64")
+    r.jobs[0].workloads[0].tests[0].status = "fail"
+    v = history.compare(db, r, key="k")
+    assert v.failures == ["arm64: vmalloc: 1 test(s) failed: fix_size_alloc_test"]
+    assert v.exit_code() == 1
+    v = history.compare(db, night("mm-vmemmap-x86_64"), key="k")
+    assert v.infra and "did not survive olddefconfig" in v.infra[0] and v.exit_code() == 2
+
+
+def test_same_directory_twice_is_an_error(db, night):
+    r = night("matrix-quick-arm64")
+    history.compare(db, r, key="k")
+    with pytest.raises(KtoError, match="already recorded"):
+        history.compare(db, r, key="k")
+
+
+def test_keys_are_separate(db, night):
+    history.compare(db, night("selftest-arm64"), key="a")
+    v = history.compare(db, night("selftest-arm64"), key="b")
+    assert v.titles[0].status == "new"
+
+
+def test_known_issues_file_errors(tmp_path, repo_root):
+    assert known_issues.load(repo_root / "known-issues.yaml") == []
+    bad = tmp_path / "k.yaml"
+    bad.write_text("- title: 'a('\n  reason: x\n")
+    with pytest.raises(ConfigError, match=r"k.yaml:1: \[0\].title: not a valid regular"):
+        known_issues.load(bad)
+    bad.write_text("- title: a\n  reason: x\n- title: b\n")
+    with pytest.raises(ConfigError, match=r"k.yaml:3: \[1\]: missing required key 'reason'"):
+        known_issues.load(bad)
+    bad.write_text("- title: a\n  reason: x\n  arches: [mips]\n")
+    with pytest.raises(ConfigError, match=r"k.yaml:3: \[0\].arches\[0\]: unknown arch 'mips'"):
+        known_issues.load(bad)
+
+
+def kto(*argv, cwd):
+    return subprocess.run([sys.executable, "-m", "orchestrator", *map(str, argv)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_kto_nightly_from_results_cli(tmp_path):
+    for n, name in enumerate(["matrix-quick-arm64", "matrix-quick-arm64", "selftest-arm64"]):
+        shutil.copytree(RUNS / name, tmp_path / f"n{n}")
+    dbp = tmp_path / "h.sqlite"
+    outs = [kto("nightly", "--from-results", tmp_path / f"n{n}", "--db", dbp, "--key", "night",
+                cwd=tmp_path) for n in range(3)]
+    assert [o.returncode for o in outs] == [0, 0, 1], [o.stderr for o in outs]
+    assert "first recorded night" in outs[0].stdout
+    assert "no new reports" in outs[1].stdout and "GREEN" in outs[1].stdout
+    assert f"NEW       {LOCKDEP}" in outs[2].stdout and "RED" in outs[2].stdout
+    assert outs[2].stdout.count("NEW ") == 1
+    again = kto("nightly", "--from-results", tmp_path / "n2", "--db", dbp, "--key", "night",
+                cwd=tmp_path)
+    assert again.returncode == 2 and "already recorded" in again.stderr
+    none = kto("nightly", "--db", dbp, cwd=tmp_path)
+    assert none.returncode == 2 and none.stderr.count("\n") == 1

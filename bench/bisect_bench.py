@@ -5,7 +5,7 @@ its bisect.json (builds, boots, test runs, wall time). "Every patch in turn" (st
 each built and tested with the same repeat rule as the bisect) is not run a second time:
 its cost is computed from the same run's measured mean incremental build time and mean
 boot+workload time, and the table says so. Writes bench/out/bisect.md.
-Usage: python bench/bisect.py [--series FILE] [--run NAME] [--from-json bisect.json]
+Usage: python bench/bisect_bench.py [--series FILE] [--run NAME] [--from-json bisect.json]
 """
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ COMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.plan",
     "orchestrator.commands.nightly",
+    "orchestrator.commands.merge",
+    "orchestrator.commands.ci",
     "orchestrator.commands.apply",
     "orchestrator.commands.check_series",
     "orchestrator.commands.bisect",

@@ -11,8 +11,8 @@
   linked to the build and to the workload test running when it was printed (``boot``
   otherwise). Reports a workload provokes on purpose (kasan-kunit) are not issues.
 
-Object ids are ``kto:<results dir name>:<job id>[...]``: unique per run, and a merged run
-(kto merge) gets ids of its own merged directory.
+Object ids are ``kto:<run>-<start time>:<job id>[...]``: unique per run, and the same
+whether a job's results come from its shard's directory or from the merged one.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def issue_id(title: str) -> str:
 
 
 def build(result) -> dict:
-    run_key = _path_part(result.directory.name)
+    run_key = _path_part(f"{result.run}-{result.started}")
     started = _ts(result.started)
     data = {"version": dict(SCHEMA), "checkouts": [], "builds": [], "tests": [],
             "issues": [], "incidents": []}

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "orchestrator.commands.nightly",
     "orchestrator.commands.merge",
     "orchestrator.commands.ci",
+    "orchestrator.commands.cache",
     "orchestrator.commands.apply",
     "orchestrator.commands.check_series",
     "orchestrator.commands.bisect",

@@ -184,3 +184,32 @@ def test_kto_plan_cli(project):
                           str(project / "runs.yaml")], capture_output=True, text=True,
                          cwd=project)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no run named" in bad.stderr
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_plain_lines_off_a_terminal_one_status_line_on_it():
+    plain = run_cmd.Progress(_Stream(False))
+    for m in ("x86_64: build: 10s, 5 objects, at mm/a.o", "x86_64: build: 20s, 9 objects",
+              "x86_64: booted in 3.0s (tcg)"):
+        plain(m)
+    assert plain.stream.text.count("\n") == 3 and "\r" not in plain.stream.text
+    tty = run_cmd.Progress(_Stream(True))
+    for m in ("x86_64: build: 10s, 5 objects, at mm/a.o", "x86_64: build: 20s, 9 objects",
+              "x86_64: booted in 3.0s (tcg)"):
+        tty(m)
+    # build progress rewrites one line; the next message replaces it and stays
+    assert tty.stream.text.count("\n") == 1 and tty.stream.text.count("\r\x1b[K") == 2
+    assert tty.stream.text.endswith("x86_64: booted in 3.0s (tcg)\n")

@@ -213,3 +213,38 @@ def test_progress_plain_lines_off_a_terminal_one_status_line_on_it():
     # build progress rewrites one line; the next message replaces it and stays
     assert tty.stream.text.count("\n") == 1 and tty.stream.text.count("\r\x1b[K") == 2
     assert tty.stream.text.endswith("x86_64: booted in 3.0s (tcg)\n")
+
+
+def test_run_planned_layout_without_a_kernel(project, monkeypatch):
+    """run_planned with run_job and source.resolve replaced (no build, no guest): one
+    directory per job id, job fields set, each job's narrowed config, formats written."""
+    from types import SimpleNamespace
+    cfg = load(project)["nightly"]
+    monkeypatch.setattr(pipeline.source, "resolve", lambda spec, progress: SimpleNamespace(
+        origin="tarball x", commit="a" * 40, version="6.12.1"))
+    monkeypatch.setattr("orchestrator.series.load_series", lambda p: f"series:{p.name}")
+    calls = []
+
+    def fake_run_job(jcfg, src, series, arch, job, out, progress):
+        calls.append((job.id, jcfg.arches, [p.name for p in jcfg.fragments], series))
+        out.mkdir(parents=True)
+        job.outcome = "ok" if "kfence" not in job.id else "boot-failed"
+
+    monkeypatch.setattr(pipeline, "run_job", fake_run_job)
+    jobs = plan.shard(plan.expand(cfg), 2, 4)
+    r = pipeline.run_planned(cfg, jobs, project / "results", lambda m: None, "2/4")
+    assert [c[0] for c in calls] == [j.id for j in jobs]
+    assert [j.id for j in r.jobs] == [j.id for j in jobs] and r.shard == "2/4"
+    for jid, arches, frags, series in calls:
+        j = next(j for j in jobs if j.id == jid)
+        assert arches == [j.arch] and ("kfence.config" in frags) == (j.variant == "kfence")
+        assert series == (f"series:{j.patches.name}" if j.patches else None)
+        assert (r.directory / jid).is_dir()
+    job = r.jobs[0]
+    assert "--job" in job.reproducer and job.id in job.reproducer
+    assert {"summary.json", "junit.xml", "kcidb.json", "index.html"} <= {
+        p.name for p in r.directory.iterdir()}
+    back = __import__("orchestrator.results", fromlist=["load"]).load(r.directory)
+    assert [(j.id, j.variant, j.series) for j in back.jobs] == [
+        (j.id, j.variant, j.series) for j in jobs]
+    assert r.exit_code() == (1 if any("kfence" in j.id for j in jobs) else 0)

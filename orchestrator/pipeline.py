@@ -17,44 +17,16 @@ from orchestrator.results import JobResult, ReportEntry, RunResult, new_run_dir,
 
 def run(cfg: RunConfig, results_root: Path, arches: list[str] | None = None,
         progress=print) -> RunResult:
-    arches = arches or cfg.arches
-    result = RunResult(run=cfg.name, directory=new_run_dir(results_root, cfg.name))
-    progress(f"kto run {cfg.name}: results in {result.directory}")
-    try:
-        src = source.resolve(cfg.source, progress)
-        result.source = f"{src.origin} @ {src.commit[:12]} (Linux {src.version})"
-        series = None
-        if cfg.patches:
-            from orchestrator.series import load_series
-            series = load_series(cfg.patches)
-        for name in arches:
-            job = JobResult(arch=name, source_commit=src.commit)
-            job.reproducer = shlex.join(["kto", "run", cfg.name, "--arch", name,
-                                         "--runs", str(cfg.file.resolve())])
-            result.jobs.append(job)
-            try:
-                run_job(cfg, src, series, arch_mod.get(name), job,
-                        result.directory / name, progress)
-            except KtoError as e:
-                job.outcome, job.error = "infra-error", str(e)
-                progress(f"{name}: error: {e}")
-            except KeyboardInterrupt:
-                job.outcome, job.error = "interrupted", "interrupted by the user"
-                raise
-            finally:
-                result.write()
-    finally:
-        result.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        result.write()
-    return result
-
+    """Every job of the run (one per arch for a plain run), or only those of ``arches``."""
+    from orchestrator import plan
+    return run_planned(cfg, plan.expand(cfg, arches), results_root, progress)
 
 
 def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
                 shard: str = "") -> RunResult:
-    """Like run(), over planned jobs (orchestrator/plan.py: arch x kconfig variant x series,
-    or one shard of them). Each job gets its own directory named by its id; a job whose id
-    is its arch has the same layout as run() gives. Added for kto plan/--shard/--job."""
+    """Run planned jobs (orchestrator/plan.py: arch x kconfig variant x series, or one
+    shard of them). Each job gets its own directory named by its id (the arch, for a plain
+    run)."""
     result = RunResult(run=cfg.name, directory=new_run_dir(results_root, cfg.name),
                        shard=shard)
     progress(f"kto run {cfg.name}: {len(jobs)} job(s)"

@@ -160,14 +160,11 @@ def add_arguments(p, series_required: bool = True) -> None:
 def prepare(args, series: Series | None = None, base: str | None = None):
     """(run config, source, series, arches) from the arguments; checks that the series
     applies (exit 2 naming the patch that does not) before anything is built."""
-    from orchestrator import config
+    from orchestrator.commands.run import load_run
     from orchestrator.errors import ConfigError
     from orchestrator.patches import apply_series
     from orchestrator.series import load_series
-    runs = config.load(args.runs)
-    if args.run not in runs:
-        raise ConfigError(f"{args.runs}: no run named {args.run!r} (runs: {', '.join(runs)})")
-    cfg = runs[args.run]
+    cfg = load_run(args.runs, args.run)
     arches = args.arch or cfg.arches
     for a in arches:
         if a not in cfg.arches:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator import seriestest, source
 from orchestrator.bisect import HIT, MISS, SKIP, Bisection, Run
+from orchestrator.commands.run import progress
 from orchestrator.errors import ConfigError, KtoError
 from orchestrator.results import new_run_dir
 
@@ -36,9 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="confidence required to call a step good (default: 0.95)")
     p.set_defaults(func=main)
 
-
-def progress(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def _inputs(args):

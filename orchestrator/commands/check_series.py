@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from orchestrator import seriestest
+from orchestrator.commands.run import progress
 from orchestrator.results import new_run_dir
 
 
@@ -22,9 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     seriestest.add_arguments(p)
     p.set_defaults(func=main)
 
-
-def progress(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def compare(base: list[str], tip: list[str]) -> dict[str, list[str]]:

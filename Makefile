@@ -5,17 +5,21 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-arches test-bisect setup system bench clean
+.PHONY: run test test-fast test-arches test-bisect test-full setup system bench clean
 
 run: setup
 	$(VENV)/bin/kto run default
 
 test: setup
-	$(VENV)/bin/python -m pytest -ra -m "not arches and not bisect"
+	$(VENV)/bin/python -m pytest -ra -m "not arches and not bisect and not full"
 
 # arm64 + riscv64: two more cold cross builds (~10-15 min each) on a fresh machine.
 test-arches: setup
 	$(VENV)/bin/python -m pytest -ra -m arches
+
+# The full hugetlb + userfaultfd suites on x86_64: an hour or more under TCG + KASAN.
+test-full: setup
+	$(VENV)/bin/python -m pytest -ra -m full
 
 # Real check-series and bisects of the example series (x86_64, incremental builds).
 test-bisect: setup
@@ -23,7 +27,7 @@ test-bisect: setup
 
 # Unit tests only: no kernel build, no QEMU (seconds).
 test-fast: setup
-	$(VENV)/bin/python -m pytest -ra -m "not slow and not arches and not bisect"
+	$(VENV)/bin/python -m pytest -ra -m "not slow and not arches and not bisect and not full"
 
 setup: system $(STAMP)
 

@@ -54,18 +54,16 @@ def test_selftests_cross_build(mm_tree, name, tmp_path, monkeypatch):
     assert selftests.build(tree, tree_id, a, tc, lambda m: None) == out
 
 
-@pytest.fixture(scope="module")
-def mm_run(tmp_path_factory):
-    """The hugetlb and userfaultfd workloads on the default run's x86_64 kernel."""
+def _mm_run(tmp_path_factory, presets):
     runs = config.load(REPO / "runs.yaml")
-    cfg = runs["mm"] if "mm" in runs else runs["default"]
+    cfg = runs["mm"]
     cfg.workloads = ["hugetlb", "userfaultfd"]
+    cfg.presets = presets
     cfg.timeouts.workload = max(cfg.timeouts.workload, 1800)
     return pipeline.run(cfg, tmp_path_factory.mktemp("results"), ["x86_64"])
 
 
-def test_hugetlb_and_userfaultfd_pass_on_x86_64(mm_run):
-    [job] = mm_run.jobs
+def _assert_clean(job):
     assert job.outcome == "ok", job.error
     by_name = {w.workload: w for w in job.workloads}
     assert set(by_name) == {"hugetlb", "userfaultfd"}
@@ -74,6 +72,28 @@ def test_hugetlb_and_userfaultfd_pass_on_x86_64(mm_run):
                if t.status not in ("pass", "skip") or (t.status == "skip" and not t.detail)]
         assert not bad, (wl.workload, bad)
         assert wl.status == "pass", (wl.workload, wl.reason)
+    # The tool's own set-up provokes no kernel report.
+    assert job.unexpected_reports() == [], [r.title for r in job.reports]
+    return by_name
+
+
+def test_hugetlb_and_userfaultfd_quick_pass_on_x86_64(tmp_path_factory):
+    """The quick presets (minutes): what make test can afford on every run."""
+    result = _mm_run(tmp_path_factory, {"hugetlb": "quick", "userfaultfd": "quick"})
+    [job] = result.jobs
+    by_name = _assert_clean(job)
+    assert {t.name for t in by_name["hugetlb"].tests if t.status == "pass"} == \
+        {"hugepage-mmap", "map_hugetlb", "hugetlb-madvise"}
+    assert {t.name for t in by_name["userfaultfd"].tests if t.status == "pass"} == \
+        {"uffd-stress-anon", "uffd-stress-hugetlb", "uffd-stress-shmem"}
+
+
+@pytest.mark.full
+def test_hugetlb_and_userfaultfd_full_pass_on_x86_64(tmp_path_factory):
+    """Every hugetlb and userfaultfd test (an hour or more under TCG): make test-full."""
+    result = _mm_run(tmp_path_factory, {})
+    [job] = result.jobs
+    by_name = _assert_clean(job)
     hugetlb = {t.name for t in by_name["hugetlb"].tests if t.status == "pass"}
     assert {"hugepage-mmap", "hugepage-shm", "map_hugetlb", "hugetlb-madvise",
             "charge_reserved_hugetlb", "hugetlb_reparenting"} <= hugetlb
@@ -82,5 +102,3 @@ def test_hugetlb_and_userfaultfd_pass_on_x86_64(mm_run):
     stress = {t.name for t in by_name["userfaultfd"].tests if t.status == "pass"}
     assert {f"uffd-stress-{m}" for m in ("anon", "hugetlb", "hugetlb-private", "shmem",
                                          "shmem-private")} <= stress
-    # The tool's own set-up provokes no kernel report.
-    assert job.unexpected_reports() == [], [r.title for r in job.reports]

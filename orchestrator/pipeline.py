@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,33 +17,49 @@ from orchestrator.results import JobResult, ReportEntry, RunResult, new_run_dir,
 
 
 def run(cfg: RunConfig, results_root: Path, arches: list[str] | None = None,
-        progress=print) -> RunResult:
+        progress=print, guests: int | None = None) -> RunResult:
     """Every job of the run (one per arch for a plain run), or only those of ``arches``."""
     from orchestrator import plan
-    return run_planned(cfg, plan.expand(cfg, arches), results_root, progress)
+    return run_planned(cfg, plan.expand(cfg, arches), results_root, progress, guests=guests)
 
 
 def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
-                shard: str = "") -> RunResult:
+                shard: str = "", guests: int | None = None) -> RunResult:
     """Run planned jobs (orchestrator/plan.py: arch x kconfig variant x series, or one
     shard of them). Each job gets its own directory named by its id (the arch, for a plain
-    run)."""
+    run). Kernels build one at a time in plan order; each built job's guest runs beside the
+    next build, up to ``guests`` guests at once (default: as many as cores and memory
+    allow, orchestrator/scheduler.py)."""
+    from orchestrator import scheduler
     result = RunResult(run=cfg.name, directory=new_run_dir(results_root, cfg.name),
                        shard=shard)
+    if guests is None:
+        guests = scheduler.guest_slots(cfg.vm.memory_mb, cfg.vm.cpus)
+    guests = max(1, min(guests, len(jobs) or 1))
     progress(f"kto run {cfg.name}: {len(jobs)} job(s)"
-             + (f" (shard {shard})" if shard else "") + f", results in {result.directory}")
+             + (f" (shard {shard})" if shard else "") + f", results in {result.directory}"
+             + (f", up to {guests} guests at once" if guests > 1 else ""))
+    lock = threading.Lock()      # result.jobs and summary.json, shared with guest threads
+
+    def write():
+        with lock:
+            result.write()
+
     try:
         if not jobs:
             return result
         src = source.resolve(cfg.source, progress)
         result.source = f"{src.origin} @ {src.commit[:12]} (Linux {src.version})"
         series_cache: dict = {}
-        for pj in jobs:
+
+        def build_one(pj):
             job = JobResult(arch=pj.arch, source_commit=src.commit, job_id=pj.id,
                             variant=pj.variant, series=pj.series)
             job.reproducer = shlex.join(["kto", "run", cfg.name, "--job", pj.id,
                                          "--runs", str(cfg.file.resolve())])
-            result.jobs.append(job)
+            with lock:
+                result.jobs.append(job)
+            say = (lambda m, i=pj.id, a=pj.arch: progress(m if i == a else f"[{i}] {m}"))
             progress(f"{pj.id}: job {len(result.jobs)}/{len(jobs)}")
             try:
                 series = None
@@ -51,27 +68,70 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
                         from orchestrator.series import load_series
                         series_cache[pj.patches] = load_series(pj.patches)
                     series = series_cache[pj.patches]
-                run_job(pj.config(cfg), src, series, arch_mod.get(pj.arch), job,
-                        result.directory / pj.id, lambda m, i=pj.id, a=pj.arch: progress(
-                            m if i == a else f"[{i}] {m}"))
+                built = build_job(pj.config(cfg), src, series, arch_mod.get(pj.arch), job,
+                                  result.directory / pj.id, say)
             except KtoError as e:
                 job.outcome, job.error = "infra-error", str(e)
                 progress(f"{pj.id}: error: {e}")
-            except KeyboardInterrupt:
+                built = None
+            except BaseException:
                 job.outcome, job.error = "interrupted", "interrupted by the user"
                 raise
             finally:
-                result.write()
+                write()
+            return built
+
+        def test_one(pj, built):
+            try:
+                test_job(built)
+            except KtoError as e:
+                built.job.outcome, built.job.error = "infra-error", str(e)
+                progress(f"{pj.id}: error: {e}")
+            finally:
+                write()
+
+        def interrupted():
+            vm.stop_all(refuse_new=True)
+            with lock:
+                for job in result.jobs:
+                    if job.outcome == "pending":
+                        job.outcome, job.error = "interrupted", "interrupted by the user"
+
+        scheduler.run(jobs, build_one, test_one, guests, interrupted)
     finally:
         result.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        result.write()
+        write()
     return result
+
+
+@dataclasses.dataclass
+class BuiltJob:
+    """A job whose kernel built: what the guest side (test_job) needs."""
+    cfg: RunConfig
+    arch: arch_mod.Arch
+    job: JobResult
+    out: Path
+    build: build.BuildResult
+    image: image.GuestImage
+    selftests_dir: Path | None
+    kernel_config: dict
+    progress: object
+
 
 def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
             job: JobResult, out: Path, progress) -> None:
+    """One job start to end on this thread (kto bisect and check-series)."""
+    built = build_job(cfg, src, series, arch, job, out, progress)
+    if built is not None:
+        test_job(built)
+
+
+def build_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
+              job: JobResult, out: Path, progress) -> BuiltJob | None:
+    """Source + patches -> kconfig -> build (+ the selftests and the guest image). None
+    when the kernel did not build (recorded in ``job``)."""
     out.mkdir(parents=True, exist_ok=True)
     tc = toolchain.for_arch(arch)
-    # -- source + patches -> kconfig -> build --
     with source.Worktree(arch.name) as wt:
         if series is not None:
             from orchestrator.patches import apply_series
@@ -102,26 +162,30 @@ def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
     if not b.ok:
         job.outcome, job.error = "build-failed", b.error
         progress(f"{arch.name}: build FAILED:\n{b.error}")
-        return
+        return None
     progress(f"{arch.name}: build {b.status} in {b.duration:.0f}s ({b.key})")
-    release = b.artifact("kernel.release").read_text().strip()
-    job.kernel_release = release
-    final_config = kconfig.read_config(b.artifact("config").read_text())
-
-    # -- guest image -> vm --
+    job.kernel_release = b.artifact("kernel.release").read_text().strip()
     img = image.build_image(arch, tc, lambda m: progress(f"{arch.name}: {m}"))
-    initrd = image.modules_initramfs(img, b.artifact("modules.cpio"), out / "initramfs.cpio")
+    return BuiltJob(cfg, arch, job, out, b, img, selftests_dir,
+                    kconfig.read_config(b.artifact("config").read_text()), progress)
+
+
+def test_job(bj: BuiltJob) -> None:
+    """Guest image -> vm -> workloads -> reports, for a built job."""
+    cfg, arch, job, out, b, progress = bj.cfg, bj.arch, bj.job, bj.out, bj.build, bj.progress
+    initrd = image.modules_initramfs(bj.image, b.artifact("modules.cpio"),
+                                     out / "initramfs.cpio")
+    console_log = out / "console.log"
     try:
-        accel = vm.choose_accel(cfg.vm.accel, arch, b.artifact("image"), initrd, img.ssh_key,
-                                lambda m: progress(f"{arch.name}: {m}"))
+        accel = vm.choose_accel(cfg.vm.accel, arch, b.artifact("image"), initrd,
+                                bj.image.ssh_key, lambda m: progress(f"{arch.name}: {m}"))
         spec = vm.VmSpec(arch, b.artifact("image"), initrd, memory_mb=cfg.vm.memory_mb,
                          cpus=cfg.vm.cpus, accel=accel)
-        console_log = out / "console.log"
         job.console_log = str(console_log.relative_to(out.parent))
-        ctx = workload.WorkloadContext(arch=arch, kernel_release=release,
-                                       kernel_config=final_config, selftests_dir=selftests_dir,
-                                       nproc=cfg.vm.cpus)
-        _run_guest(cfg, spec, img, console_log, ctx, job, out, progress)
+        ctx = workload.WorkloadContext(arch=arch, kernel_release=job.kernel_release,
+                                       kernel_config=bj.kernel_config,
+                                       selftests_dir=bj.selftests_dir, nproc=cfg.vm.cpus)
+        _run_guest(cfg, spec, bj.image, console_log, ctx, job, out, progress)
     finally:
         initrd.unlink(missing_ok=True)
     _collect_reports(job, out, console_log, b.dir)

@@ -83,7 +83,9 @@ class RunResult:
             for w in job["workloads"]:
                 w.pop("output", None)     # kept in workloads/<name>.txt
         path = self.directory / "summary.json"
-        path.write_text(json.dumps(data, indent=2) + "\n")
+        tmp = path.with_name(".summary.json.tmp")     # readers never see half a file
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(path)
         if formats:
             from orchestrator import formats as formats_mod
             formats_mod.write_all(self)

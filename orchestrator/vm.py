@@ -37,12 +37,19 @@ FAILED_MARK = "kto: dropbear failed to start"
 _LIVE: set["Vm"] = set()
 
 
-def _kill_all() -> None:
+_NO_NEW_GUESTS = threading.Event()
+
+
+def stop_all(refuse_new: bool = False) -> None:
+    """Stop every guest this process started (exit, SIGTERM, an interrupted run). With
+    ``refuse_new``, a job thread that would reboot its guest next gets an error instead."""
+    if refuse_new:
+        _NO_NEW_GUESTS.set()
     for vm in list(_LIVE):
         vm.stop()
 
 
-atexit.register(_kill_all)
+atexit.register(stop_all)
 
 
 def _sigterm(signum, frame):
@@ -189,6 +196,7 @@ class Vm:
         self.port = 0
         self.started = 0.0
         self.exit_status: int | None = None
+        self._stopping = threading.Lock()   # stop_all (an interrupted run) races the job
 
     def __enter__(self) -> "Vm":
         return self
@@ -198,6 +206,8 @@ class Vm:
 
     # -- lifecycle --
     def start(self) -> None:
+        if _NO_NEW_GUESTS.is_set():
+            raise KtoError("kto is stopping: no new guest started")
         self.port = free_port()
         argv = self.spec.argv(self.port)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +218,9 @@ class Vm:
                                    dimensions=(50, 200))
         _LIVE.add(self)
         self.console = Console(self.child, self.console_log)
+        if _NO_NEW_GUESTS.is_set():     # stop_all ran between the check above and here
+            self.stop()
+            raise KtoError("kto is stopping: no new guest started")
 
     def boot(self, timeout: float = 300, ssh_key: Path | None = None) -> BootResult:
         """Start QEMU and wait until the guest's SSH answers."""
@@ -267,24 +280,25 @@ class Vm:
         return not self.alive()
 
     def stop(self) -> None:
-        if self.ssh:
-            try:
-                self.ssh.close()
-            except Exception:
-                pass
-            self.ssh = None
-        if self.child is not None:
-            if self.child.isalive():
-                self.child.terminate(force=True)
-            try:
-                self.child.wait()
-            except pexpect.ExceptionPexpect:
-                pass
-            self.wait_exit(0)
-            self.child.close(force=True)
-        if self.console:
-            self.console.thread.join(timeout=5)
-        _LIVE.discard(self)
+        with self._stopping:
+            if self.ssh:
+                try:
+                    self.ssh.close()
+                except Exception:
+                    pass
+                self.ssh = None
+            if self.child is not None:
+                if self.child.isalive():
+                    self.child.terminate(force=True)
+                try:
+                    self.child.wait()
+                except pexpect.ExceptionPexpect:
+                    pass
+                self.wait_exit(0)
+                self.child.close(force=True)
+            if self.console:
+                self.console.thread.join(timeout=5)
+            _LIVE.discard(self)
 
     # -- guest commands --
     def run(self, argv: list[str], timeout: float = 600) -> CommandResult:

@@ -143,7 +143,7 @@ def test_repo_nightly_run_is_3_arches_stock_plus_a_series(repo_root):
 
 def _args(project, **kw):
     ns = dict(name="nightly", runs=project / "runs.yaml", arch=None, shard=None, job=None,
-              results=project / "results")
+              results=project / "results", guests=None)
     ns.update(kw)
     return argparse.Namespace(**ns)
 
@@ -154,7 +154,7 @@ def test_run_shard_runs_exactly_that_shards_jobs(project, monkeypatch):
     cfg = load(project)["nightly"]
     seen = {}
 
-    def fake_planned(cfg, jobs, root, progress, shard=""):
+    def fake_planned(cfg, jobs, root, progress, shard="", guests=None):
         seen["jobs"], seen["shard"] = [j.id for j in jobs], shard
         return "result"
 
@@ -216,24 +216,34 @@ def test_progress_plain_lines_off_a_terminal_one_status_line_on_it():
 
 
 def test_run_planned_layout_without_a_kernel(project, monkeypatch):
-    """run_planned with run_job and source.resolve replaced (no build, no guest): one
-    directory per job id, job fields set, each job's narrowed config, formats written."""
+    """run_planned with build_job, test_job and source.resolve replaced (no build, no
+    guest): one directory per job id, job fields set, each job's narrowed config, formats
+    written; a job that does not build is not tested."""
     from types import SimpleNamespace
     cfg = load(project)["nightly"]
     monkeypatch.setattr(pipeline.source, "resolve", lambda spec, progress: SimpleNamespace(
         origin="tarball x", commit="a" * 40, version="6.12.1"))
     monkeypatch.setattr("orchestrator.series.load_series", lambda p: f"series:{p.name}")
-    calls = []
+    calls, tested = [], []
 
-    def fake_run_job(jcfg, src, series, arch, job, out, progress):
+    def fake_build_job(jcfg, src, series, arch, job, out, progress):
         calls.append((job.id, jcfg.arches, [p.name for p in jcfg.fragments], series))
         out.mkdir(parents=True)
-        job.outcome = "ok" if "kfence" not in job.id else "boot-failed"
+        if "+" in job.id:
+            job.outcome = "build-failed"
+            return None
+        return SimpleNamespace(job=job)
 
-    monkeypatch.setattr(pipeline, "run_job", fake_run_job)
+    def fake_test_job(built):
+        tested.append(built.job.id)
+        built.job.outcome = "ok" if "kfence" not in built.job.id else "boot-failed"
+
+    monkeypatch.setattr(pipeline, "build_job", fake_build_job)
+    monkeypatch.setattr(pipeline, "test_job", fake_test_job)
     jobs = plan.shard(plan.expand(cfg), 2, 4)
     r = pipeline.run_planned(cfg, jobs, project / "results", lambda m: None, "2/4")
     assert [c[0] for c in calls] == [j.id for j in jobs]
+    assert sorted(tested) == sorted(j.id for j in jobs if "+" not in j.id)
     assert [j.id for j in r.jobs] == [j.id for j in jobs] and r.shard == "2/4"
     for jid, arches, frags, series in calls:
         j = next(j for j in jobs if j.id == jid)
@@ -247,4 +257,4 @@ def test_run_planned_layout_without_a_kernel(project, monkeypatch):
     back = __import__("orchestrator.results", fromlist=["load"]).load(r.directory)
     assert [(j.id, j.variant, j.series) for j in back.jobs] == [
         (j.id, j.variant, j.series) for j in jobs]
-    assert r.exit_code() == (1 if any("kfence" in j.id for j in jobs) else 0)
+    assert r.exit_code() == (1 if any("kfence" in j.id or "+" in j.id for j in jobs) else 0)

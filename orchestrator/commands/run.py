@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +37,19 @@ def add_job_selection(p: argparse.ArgumentParser) -> None:
                    help="only shard I of N (kto plan RUN --shards N shows which jobs)")
     p.add_argument("--job", action="append", metavar="ID",
                    help="only this job id from kto plan (repeatable)")
+    p.add_argument("--guests", type=_positive, metavar="N",
+                   help="run up to N guests at once beside the (one at a time) kernel "
+                   "builds (default: as many as the cores and memory allow)")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return n
 
 
 class Progress:
@@ -46,8 +60,13 @@ class Progress:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.status = False
+        self.lock = threading.Lock()   # guests report from their own threads
 
     def __call__(self, msg: str) -> None:
+        with self.lock:
+            self._write(msg)
+
+    def _write(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
         transient = self.tty and "build: " in msg and " objects" in msg and "\n" not in msg
         if self.status:
@@ -80,7 +99,7 @@ def execute(cfg, args, progress=progress):
             raise ConfigError(f"run {cfg.name!r} has no arch {a!r} (arches: "
                               f"{', '.join(cfg.arches)})")
     if not args.shard and not args.job and plan.is_trivial(cfg):
-        return pipeline.run(cfg, args.results.resolve(), args.arch, progress)
+        return pipeline.run(cfg, args.results.resolve(), args.arch, progress, args.guests)
     jobs = plan.expand(cfg, args.arch)
     if args.job:
         jobs = plan.select(jobs, args.job)
@@ -88,7 +107,8 @@ def execute(cfg, args, progress=progress):
     if args.shard:
         i, n = plan.parse_shard(args.shard)
         jobs, shard = plan.shard(jobs, i, n), f"{i}/{n}"
-    return pipeline.run_planned(cfg, jobs, args.results.resolve(), progress, shard)
+    return pipeline.run_planned(cfg, jobs, args.results.resolve(), progress, shard,
+                                args.guests)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -81,16 +81,22 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
                 write()
             return built
 
+        stopping = threading.Event()
+
         def test_one(pj, built):
             try:
                 test_job(built)
             except KtoError as e:
                 built.job.outcome, built.job.error = "infra-error", str(e)
-                progress(f"{pj.id}: error: {e}")
+                if not stopping.is_set():
+                    progress(f"{pj.id}: error: {e}")
             finally:
+                if stopping.is_set():     # its guest was killed under it: not its fault
+                    built.job.outcome, built.job.error = "interrupted", "interrupted by the user"
                 write()
 
         def interrupted():
+            stopping.set()
             vm.stop_all(refuse_new=True)
             with lock:
                 for job in result.jobs:

@@ -258,3 +258,42 @@ def test_run_planned_layout_without_a_kernel(project, monkeypatch):
     assert [(j.id, j.variant, j.series) for j in back.jobs] == [
         (j.id, j.variant, j.series) for j in jobs]
     assert r.exit_code() == (1 if any("kfence" in j.id or "+" in j.id for j in jobs) else 0)
+
+
+def test_run_planned_interrupted_marks_running_and_unstarted_jobs(project, monkeypatch):
+    """Ctrl-C while job 2 builds and job 1's guest runs: every guest is stopped, both jobs
+    are recorded as interrupted (job 1 not as the infra error its dying guest raised),
+    jobs never started are not recorded, and the interrupt goes on."""
+    import threading
+    from types import SimpleNamespace
+    from orchestrator.errors import KtoError
+    cfg = load(project)["nightly"]
+    monkeypatch.setattr(pipeline.source, "resolve", lambda spec, progress: SimpleNamespace(
+        origin="tarball x", commit="a" * 40, version="6.12.1"))
+    monkeypatch.setattr("orchestrator.series.load_series", lambda p: f"series:{p.name}")
+    guest_up, killed = threading.Event(), threading.Event()
+    monkeypatch.setattr(pipeline.vm, "stop_all", lambda refuse_new=False: killed.set())
+
+    def fake_build_job(jcfg, src, series, arch, job, out, progress):
+        out.mkdir(parents=True)
+        if len(built) == 1:
+            assert guest_up.wait(10)
+            raise KeyboardInterrupt
+        built.append(job.id)
+        return SimpleNamespace(job=job)
+
+    def fake_test_job(b):
+        guest_up.set()
+        assert killed.wait(10), "the guest was not stopped"
+        raise KtoError("guest is not booted")      # what vm.run says once QEMU is gone
+
+    built = []
+    monkeypatch.setattr(pipeline, "build_job", fake_build_job)
+    monkeypatch.setattr(pipeline, "test_job", fake_test_job)
+    jobs = plan.expand(cfg)[:4]
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_planned(cfg, jobs, project / "results", lambda m: None, guests=1)
+    back = __import__("orchestrator.results", fromlist=["load"]).load(
+        next((project / "results").iterdir()))
+    assert [(j.id, j.outcome) for j in back.jobs] == [(jobs[0].id, "interrupted"),
+                                                      (jobs[1].id, "interrupted")]

@@ -40,6 +40,7 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
              + (f" (shard {shard})" if shard else "") + f", results in {result.directory}"
              + (f", up to {guests} guests at once" if guests > 1 else ""))
     lock = threading.Lock()      # result.jobs and summary.json, shared with guest threads
+    t0 = time.monotonic()
 
     def write():
         with lock:
@@ -68,8 +69,10 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
                         from orchestrator.series import load_series
                         series_cache[pj.patches] = load_series(pj.patches)
                     series = series_cache[pj.patches]
+                t = time.monotonic()
                 built = build_job(pj.config(cfg), src, series, arch_mod.get(pj.arch), job,
                                   result.directory / pj.id, say)
+                job.phases["build"] = [round(t - t0, 1), round(time.monotonic() - t0, 1)]
             except KtoError as e:
                 job.outcome, job.error = "infra-error", str(e)
                 progress(f"{pj.id}: error: {e}")
@@ -84,8 +87,10 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
         stopping = threading.Event()
 
         def test_one(pj, built):
+            t = time.monotonic()
             try:
                 test_job(built)
+                built.job.phases["guest"] = [round(t - t0, 1), round(time.monotonic() - t0, 1)]
             except KtoError as e:
                 built.job.outcome, built.job.error = "infra-error", str(e)
                 if not stopping.is_set():

@@ -45,6 +45,9 @@ class JobResult:
     job_id: str = ""
     variant: str = ""
     series: str = ""
+    # Wall clock per phase: {"build": [start, end], "guest": [start, end]}, seconds since
+    # the run started; guests overlap later builds (orchestrator/scheduler.py).
+    phases: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -244,6 +244,9 @@ def test_run_planned_layout_without_a_kernel(project, monkeypatch):
     r = pipeline.run_planned(cfg, jobs, project / "results", lambda m: None, "2/4")
     assert [c[0] for c in calls] == [j.id for j in jobs]
     assert sorted(tested) == sorted(j.id for j in jobs if "+" not in j.id)
+    for j in r.jobs:      # the timeline: every job built, the built ones had a guest
+        assert 0 <= j.phases["build"][0] <= j.phases["build"][1]
+        assert ("guest" in j.phases) == (j.id in tested)
     assert [j.id for j in r.jobs] == [j.id for j in jobs] and r.shard == "2/4"
     for jid, arches, frags, series in calls:
         j = next(j for j in jobs if j.id == jid)

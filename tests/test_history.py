@@ -163,3 +163,24 @@ def test_kto_nightly_from_results_cli(tmp_path):
     assert again.returncode == 2 and "already recorded" in again.stderr
     none = kto("nightly", "--db", dbp, cwd=tmp_path)
     assert none.returncode == 2 and none.stderr.count("\n") == 1
+
+
+def test_three_real_nights_of_the_nightly_matrix(db, night):
+    """The recorded real nights of docs/nightly.md (3 arches x {stock, selftest series},
+    then the same plus the KASAN example series, under one key): the first night's new
+    title, a second night with no new reports, and a bad night that reports exactly the
+    bad series' titles, on each arch."""
+    jobs = ["arm64+selftest", "riscv64+selftest", "x86_64+selftest"]
+    v1 = history.compare(db, night("nightly-night1"), key="nightly")
+    assert [(t.title, t.status, t.jobs) for t in v1.titles] == [(LOCKDEP, "new", jobs)]
+    assert v1.failures == [] and v1.exit_code() == 1
+    v2 = history.compare(db, night("nightly-night2"), key="nightly")
+    assert [(t.title, t.status) for t in v2.titles] == [(LOCKDEP, "still")]
+    assert "no new reports" in v2.lines() and v2.failures == [] and v2.exit_code() == 0
+    v3 = history.compare(db, night("nightly-bad-night3"), key="nightly")
+    new = sorted((t.title, tuple(t.jobs)) for t in v3.titles if t.status == "new")
+    bad = tuple(f"{a}+examples-kasan-vmalloc" for a in ("arm64", "riscv64", "x86_64"))
+    assert new == [("KASAN: slab-out-of-bounds Read in vm_map_ram", bad),
+                   ("WARNING in vm_map_ram", bad)]
+    assert [t.status for t in v3.titles if t.title == LOCKDEP] == ["still"]
+    assert v3.exit_code() == 1

@@ -77,9 +77,6 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
                 job.outcome, job.error = "infra-error", str(e)
                 progress(f"{pj.id}: error: {e}")
                 built = None
-            except BaseException:
-                job.outcome, job.error = "interrupted", "interrupted by the user"
-                raise
             finally:
                 write()
             return built

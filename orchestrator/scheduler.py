@@ -73,11 +73,9 @@ def run(jobs: Iterable[T], build: Callable[[T], B | None], test: Callable[[T, B]
             running -= done
     except BaseException:
         on_interrupt()
-        for f in running:
-            f.cancel()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)   # queued tests never start
 
 
 def _release_after(slots: threading.Semaphore, test, job, built) -> None:

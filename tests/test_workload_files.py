@@ -181,7 +181,7 @@ def test_uffd_wp_subtests_skip_on_riscv64_config():
     assert t.name == "uffd-unit-tests"
 
     def results():
-        return [workload.TestResult("uffd-unit-tests: register-ioctls on anon", "pass"),
+        return [workload.TestResult("uffd-unit-tests: zeropage on anon", "pass"),
                 workload.TestResult("uffd-unit-tests: wp-fork on anon", "skip",
                                     "feature missing"),
                 workload.TestResult("uffd-unit-tests: minor-wp on shmem", "fail", "x"),

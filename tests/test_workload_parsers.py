@@ -139,3 +139,31 @@ def test_hugetlb_workload_output_real(arch, not_run):
     name, output, _ = runs[0]
     [t] = workload.parse_exit_code(name, output, 1)
     assert t.status == "fail" and "Read same data" in t.detail
+
+
+@pytest.mark.parametrize("arch, n_skip", [("arm64", 0), ("riscv64", 38)])
+def test_userfaultfd_workload_output_real(arch, n_skip):
+    """The full userfaultfd workload (uffd-unit-tests, uffd-stress in five modes) on the
+    stock kernel, read back with the config of the kernel it ran on: every test passes
+    or, on riscv64 (no write-protect in 6.12), is a skip whose reason comes from that
+    config, not the binary's bare "feature missing"."""
+    from orchestrator import kconfig
+    wl = {t.name: t for t in workload.load("userfaultfd").tests}
+    config = kconfig.read_config((DATA / f"kernel-{arch}.config").read_text())
+    runs = _real(f"userfaultfd-{arch}.txt")
+    assert [n for n, _, _ in runs] == list(wl)
+    results = []
+    for name, output, code in runs:
+        assert code == 0, name
+        tests = workload.SELFTEST_PARSER_FUNCS[wl[name].results](name, output, code)
+        workload.apply_subtest_requirements(tests, wl[name], arch, config)
+        results += tests
+    unit = [r for r in results if r.name.startswith("uffd-unit-tests: ")]
+    assert len(unit) == 66      # "Userfaults unit tests: ... (total=66)"
+    assert "uffd-unit-tests: poison on shmem" in {r.name for r in unit}
+    skips = [r for r in results if r.status == "skip"]
+    assert len(skips) == n_skip
+    assert all("CONFIG_HAVE_ARCH_USERFAULTFD_WP" in r.detail for r in skips), \
+        {r.detail for r in skips}
+    assert {r.status for r in results} <= {"pass", "skip"}
+    assert len(results) - n_skip == len([r for r in results if r.status == "pass"])

@@ -17,7 +17,7 @@ test: setup
 test-arches: setup
 	$(VENV)/bin/python -m pytest -ra -m arches
 
-# The full hugetlb + userfaultfd suites on x86_64: an hour or more under TCG + KASAN.
+# The full hugetlb + userfaultfd suites on x86_64: ~15 min idle, 45 min or more busy (TCG + KASAN).
 test-full: setup
 	$(VENV)/bin/python -m pytest -ra -m full
 

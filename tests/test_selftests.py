@@ -90,7 +90,7 @@ def test_hugetlb_and_userfaultfd_quick_pass_on_x86_64(tmp_path_factory):
 
 @pytest.mark.full
 def test_hugetlb_and_userfaultfd_full_pass_on_x86_64(tmp_path_factory):
-    """Every hugetlb and userfaultfd test (an hour or more under TCG): make test-full."""
+    """Every hugetlb and userfaultfd test (~15 min idle under TCG, far longer busy): make test-full."""
     result = _mm_run(tmp_path_factory, {})
     [job] = result.jobs
     by_name = _assert_clean(job)

@@ -154,7 +154,10 @@ def _fmt_s(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s" if seconds >= 60 else f"{seconds:.1f}s"
 
 
-def summary_lines(result: RunResult) -> list[str]:
+def summary_lines(result: RunResult, known: list | None = None) -> list[str]:
+    """The human summary; a report matching a ``known`` issue (known_issues.py) is still
+    listed and counted, with the entry's reason beside it."""
+    from orchestrator import known_issues
     out = []
     for j in result.jobs:
         b = j.build
@@ -175,6 +178,11 @@ def summary_lines(result: RunResult) -> list[str]:
         unexpected = j.unexpected_reports()
         out.append(f"  reports: {len(unexpected)} unexpected"
                    + (f", {len(expected)} expected (provoked by a workload)" if expected else ""))
-        for r in unexpected[:20]:
-            out.append(f"    {r.title}  [{r.file}]")
+        by_title: dict[str, list[ReportEntry]] = {}
+        for r in unexpected:
+            by_title.setdefault(r.title, []).append(r)
+        for title, same in list(by_title.items())[:20]:
+            k = known_issues.match(known or [], title, j.arch, result.run)
+            out.append(f"    {title}" + (f"  x{len(same)}" if len(same) > 1 else "")
+                       + f"  [{same[0].file}]" + (f"  [known: {k.reason}]" if k else ""))
     return out

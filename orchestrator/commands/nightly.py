@@ -14,7 +14,6 @@ from orchestrator.commands.run import (DEFAULT_RUNS, add_job_selection, execute,
 from orchestrator.errors import ConfigError
 from orchestrator.results import summary_lines
 
-DEFAULT_KNOWN = Path("known-issues.yaml")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("give a run name or --from-results DIR, not both")
     if not args.from_results and not args.name:
         raise ConfigError("give a run name (kto nightly RUN) or --from-results DIR")
-    known_path = args.known or (DEFAULT_KNOWN if DEFAULT_KNOWN.exists() else None)
+    known_path = args.known or (known_issues.DEFAULT if known_issues.DEFAULT.exists() else None)
     known = known_issues.load(known_path) if known_path else []
     db_path = args.db or history.default_db()
     t0 = time.monotonic()
@@ -65,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
         result = execute(cfg, args)
         print()
         print(f"kto run {cfg.name}: {result.source}")
-        for line in summary_lines(result):
+        for line in summary_lines(result, known):
             print(line)
     with history.History(db_path) as db:
         verdict = history.compare(db, result, known, args.key)

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from orchestrator import config, pipeline
+from orchestrator import config, known_issues, pipeline
 from orchestrator.errors import ConfigError
 from orchestrator.results import summary_lines
 
@@ -117,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
     result = execute(cfg, args)
     print()
     print(f"kto run {cfg.name}: {result.source}")
-    for line in summary_lines(result):
+    for line in summary_lines(result, known_issues.load_default()):
         print(line)
     print(f"results: {result.directory}  ({time.monotonic() - t0:.0f}s)")
     return result.exit_code()

@@ -1,7 +1,8 @@
 """known-issues.yaml: report titles a nightly expects, so that a night with only those is
-green (kto run's summary marks them too, but still counts them). A list of entries; ``title`` is a Python regular expression searched in the report
-title (anchor it with ^...$ for an exact title), ``reason`` says why it is expected
-(a link, a bug number), ``arches`` and ``runs`` optionally narrow it:
+green (kto run's summary marks them too, but still counts them). A list of entries;
+``title`` is a Python regular expression searched in the report title (anchor it with
+^...$ for an exact title), ``reason`` says why it is expected (a link, a bug number),
+``arches`` and ``runs`` optionally narrow it:
 
     - title: '^BUG: Bad page state in hugetlb_sysctl_handler$'
       reason: stock 6.12.117 hugetlb vmemmap restore, see runs.yaml mm-vmemmap

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from orchestrator import known_issues
 from orchestrator.workload import WorkloadResult
 
 
@@ -157,7 +158,6 @@ def _fmt_s(seconds: float) -> str:
 def summary_lines(result: RunResult, known: list | None = None) -> list[str]:
     """The human summary; a report matching a ``known`` issue (known_issues.py) is still
     listed and counted, with the entry's reason beside it."""
-    from orchestrator import known_issues
     out = []
     for j in result.jobs:
         b = j.build

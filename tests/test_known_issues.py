@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import known_issues, results
+from orchestrator import config, known_issues, pipeline, results
 from orchestrator.report import parse
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,7 +73,6 @@ def test_stock_kernel_report_is_reproduced_and_known(tmp_path):
     """The real thing: stock 6.12 with the vmemmap optimisation and DEBUG_VM prints the
     report when the hugetlb workload gives its pool back; kto finds it, titles it, and the
     repo's known-issues.yaml marks it. The workload's own tests still pass."""
-    from orchestrator import config, pipeline
     cfg = config.load(REPO / "runs.yaml")["mm-vmemmap"]
     cfg.presets = {"hugetlb": "quick"}
     [job] = pipeline.run(cfg, tmp_path).jobs

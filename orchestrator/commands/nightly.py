@@ -15,7 +15,6 @@ from orchestrator.errors import ConfigError
 from orchestrator.results import summary_lines
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("nightly", help="run (or take results), record history, say new/fixed",
                        description="Run a run like kto run (or take --from-results DIR), "
@@ -50,8 +49,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("give a run name or --from-results DIR, not both")
     if not args.from_results and not args.name:
         raise ConfigError("give a run name (kto nightly RUN) or --from-results DIR")
-    known_path = args.known or (known_issues.DEFAULT if known_issues.DEFAULT.exists() else None)
-    known = known_issues.load(known_path) if known_path else []
+    known = known_issues.load(args.known) if args.known else known_issues.load_default()
     db_path = args.db or history.default_db()
     t0 = time.monotonic()
     if args.from_results:

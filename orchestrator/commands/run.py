@@ -113,11 +113,12 @@ def execute(cfg, args, progress=progress):
 
 def main(args: argparse.Namespace) -> int:
     cfg = load_run(args.runs, args.name)
+    known = known_issues.load_default()       # a bad file fails now, not after the run
     t0 = time.monotonic()
     result = execute(cfg, args)
     print()
     print(f"kto run {cfg.name}: {result.source}")
-    for line in summary_lines(result, known_issues.load_default()):
+    for line in summary_lines(result, known):
         print(line)
     print(f"results: {result.directory}  ({time.monotonic() - t0:.0f}s)")
     return result.exit_code()

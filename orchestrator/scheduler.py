@@ -68,7 +68,9 @@ def run(jobs: Iterable[T], build: Callable[[T], B | None], test: Callable[[T, B]
             fut = pool.submit(_release_after, slots, test, job, built)
             running.add(fut)
         while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # A bounded wait: a process-directed SIGINT may land on a guest thread, and the
+            # main thread only runs Python's handler once it is back in bytecode.
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             _reap(done)
             running -= done
     except BaseException:

@@ -24,7 +24,10 @@ _VM = schema.Mapping({"memory_mb": schema.Int(minimum=256), "cpus": schema.Int(m
 
 
 def _plain_name(v: str) -> str | None:
-    return None if re.fullmatch(r"[A-Za-z0-9_.-]+", v) else f"{v!r} must be a plain directory name"
+    # Becomes a path component (results/<run>-<time>, build-dirs/<arch>-<dir>): no '/',
+    # no leading '.' (so not '..' either), nothing a shell or a URL would need quoted.
+    return None if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", v) else \
+        f"{v!r} must be a plain directory name (letters, digits, '_', '-', '.'; no leading '.')"
 
 
 def _run_schema() -> schema.Mapping:
@@ -53,8 +56,8 @@ def _run_schema() -> schema.Mapping:
 
 
 def _file_schema() -> schema.Mapping:
-    return schema.Mapping({"version": schema.Int(), "runs": schema.Dict(_run_schema(),
-                                                                          nonempty=True)},
+    return schema.Mapping({"version": schema.Int(),
+                           "runs": schema.Dict(_run_schema(), nonempty=True, key=_plain_name)},
                           required=["version", "runs"])
 
 

@@ -8,7 +8,12 @@ Prunable, each entry whole:
   holding the machine's build lock (``build.lock``, the lock every kto build takes), so a
   build in progress is never pulled from under it; if a build holds it, build dirs are
   skipped this time;
-- results directories (``<run>-<stamp>`` with a summary.json) under ``--results DIR``.
+- results directories under ``--results DIR``, only those kto provably made: a
+  ``<run>-<YYYYmmdd-HHMMSS>`` name, the marker file kto writes when it creates one
+  (results.MARKER) and a summary.json that loads as kto's own. Anything else there (a
+  source tree with a summary.json of its own, a symlink) is left alone;
+- ``.import-*`` leftovers of a source import that was killed (source.py), whatever
+  their age: no import is running while prune holds the source lock.
 
 Entries used within ``min_age`` seconds (default one hour) are kept: a job that is
 running may still need its build's vmlinux to symbolize reports. Never pruned: the
@@ -70,6 +75,7 @@ class PruneResult:
     total_before: int
     total_after: int
     limit: int
+    leftovers: list[Path] = field(default_factory=list)   # .import-* of killed imports
     removed: list[Entry] = field(default_factory=list)
     kept_recent: list[Entry] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)      # why something was not pruned
@@ -96,9 +102,23 @@ def _entries(root: Path, results_root: Path | None) -> list[Entry]:
             out.append(Entry(e, "build-dir", du(e), _last_use(e, (".config", "vmlinux"))))
     if results_root is not None and results_root.is_dir():
         for e in sorted(results_root.iterdir()):
-            if (e / "summary.json").is_file():
+            if _made_by_kto(e):
                 out.append(Entry(e, "results", du(e), _last_use(e, ("summary.json",))))
     return out
+
+
+def _made_by_kto(path: Path) -> bool:
+    from orchestrator import results
+    if path.is_symlink() or not path.is_dir() or not results.RUN_DIR_NAME.fullmatch(path.name):
+        return False
+    marker = path / results.MARKER
+    if marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        results.load(path)
+    except Exception:       # not a summary kto wrote (or one it cannot read): keep it
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -127,9 +147,13 @@ def _remove(path: Path) -> None:
 def prune(root: Path, max_size: int, results_root: Path | None = None,
           min_age: float = 3600, dry_run: bool = False, now: float | None = None) -> PruneResult:
     now = time.time() if now is None else now
+    leftovers = []
+    if not dry_run:
+        from orchestrator import source
+        leftovers = source.collect_import_leftovers(root)
     entries = _entries(root, results_root)
     total = du(root) + (sum(e.size for e in entries if e.kind == "results"))
-    res = PruneResult(total, total, max_size)
+    res = PruneResult(total, total, max_size, leftovers=leftovers)
     with _try_build_lock(root) as have_lock:
         if not have_lock:
             res.skipped.append("build-dirs: a kto build holds build.lock")

@@ -66,7 +66,7 @@ def host_public_key(ssh_key_path: Path) -> paramiko.PKey:
         kind, b64 = path.read_text().split()[:2]
         return paramiko.ECDSAKey(data=base64.b64decode(b64))
     except (OSError, ValueError, paramiko.SSHException) as e:
-        raise KtoError(f"{path}: no usable guest host key ({e}); remove it to make a new one")
+        raise KtoError(f"{path}: no usable guest host key ({e}); building the guest image makes one")
 
 
 def _key_pair(name: str, write_private) -> Path:

@@ -13,7 +13,8 @@ from orchestrator.cache import cache_root
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="cache maintenance (prune to a size)")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
-    q = csub.add_parser("prune", help="delete least recently used entries down to a size",
+    q = csub.add_parser("prune", help="delete least recently used entries down to a size "
+                        "(and what killed source imports left)",
                         description=retention.__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("--max-size", required=True, metavar="SIZE",

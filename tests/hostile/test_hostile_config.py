@@ -151,7 +151,13 @@ def test_big_file_and_dev_zero(project):
     f = project / "runs.yaml"
     f.write_text("version: 1\nruns:\n  default:\n    arches: [x86_64]\n" +
                  "# padding\n" * (schema.MAX_BYTES // 10 + 1))
-    with pytest.raises(ConfigError, match=r"larger than 1024 KiB"):
+    with pytest.raises(ConfigError, match=r"larger than 256 KiB"):
+        config.load(f)
+    # Just under the cap, as many nodes as fit: refused by the node count, not parsed on.
+    f.write_text("version: 1\nruns:\n  d:\n    arches: [" +
+                 "a," * (schema.MAX_BYTES // 2 - 40) + "]\n")
+    assert f.stat().st_size <= schema.MAX_BYTES
+    with pytest.raises(ConfigError, match=rf"^{f}:4: more than \d+ YAML nodes"):
         config.load(f)
     cp = kto("plan", "default", "--runs", "/dev/zero", cwd=project, timeout=30)
     one_line_error(cp, "/dev/zero", "larger than")

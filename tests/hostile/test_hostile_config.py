@@ -242,15 +242,37 @@ def test_unknown_git_ref_fails_at_plan(project):
 
 def test_broken_unrelated_workload_file_does_not_matter(tmp_path, monkeypatch):
     """A run uses only its own workloads' files: a broken file beside them that the run
-    does not name fails nothing (it used to fail every run that built selftests)."""
+    does not name fails nothing (it used to fail every run that built selftests, after
+    its kernel build). pipeline.build_job runs for real up to the selftests, on a tiny git
+    tree with a stand-in for the kernel build."""
+    from orchestrator import build, pipeline, selftests, source
+    from orchestrator.arch import get as get_arch
+    from orchestrator.errors import KtoError
+    from orchestrator.results import JobResult
     d = tmp_path / "workloads"
     shutil.copytree(REPO / "workloads", d)
-    (d / "broken.yaml").write_bytes(b"name: broken\nkind: [\xff\n")
-    from orchestrator import selftests
+    (d / "broken.yaml").write_bytes(b"name: broken\nkind: [\n")
+    monkeypatch.setattr(workload, "workloads_dir", lambda: d)
     files = selftests.wanted_files(["hugetlb", "userfaultfd"], d)
     assert files and all(not f.startswith("broken") for f in files)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="broken.yaml"):
         selftests.wanted_files(None, d)      # all of them: the broken one is named
-    # And the pipeline asks for the run's workloads only (the call that built selftests).
-    src = (REPO / "orchestrator" / "pipeline.py").read_text()
-    assert "files=selftests.wanted_files(cfg.workloads)" in src
+
+    monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))
+    t = tmp_path / "linux"
+    t.mkdir()
+    (t / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n")
+    for argv in (["init", "-q"], ["add", "."], ["-c", "user.name=a", "-c", "user.email=a@b",
+                                                "commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(t), *argv], check=True)
+    src = source.resolve(source.SourceSpec(tarball=None, git=t))
+    monkeypatch.setattr(build, "build", lambda inp, progress=None: build.BuildResult(
+        "ok", "k", tmp_path, 0.0, None))
+    cfg = config.RunConfig(name="r", source=src, arches=["x86_64"], fragments=[],
+                           workloads=["hugetlb"])
+    # The tiny tree has no selftests: the build stops there, past the workload files.
+    with pytest.raises(KtoError) as e:
+        pipeline.build_job(cfg, src, None, get_arch("x86_64"), JobResult(arch="x86_64"),
+                           tmp_path / "out", lambda m: None)
+    assert "broken.yaml" not in str(e.value) and "does not exist in the kernel tree" in \
+        str(e.value), str(e.value)

@@ -110,7 +110,7 @@ def configure(inp: BuildInput, progress=print) -> str:
 
 def _run_checked(argv: list[str], env: dict, what: str) -> None:
     cp = subprocess.run(argv, env=env, text=True, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT)
+                        stderr=subprocess.STDOUT, preexec_fn=_make_child_quiet)
     if cp.returncode != 0:
         tail = " | ".join(cp.stdout.strip().splitlines()[-3:])
         raise KtoError(f"{what}: {' '.join(argv[-1:])} failed: {tail}")
@@ -278,6 +278,10 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
 def _make_child() -> None:
     os.nice(10)
     die_with_parent(signal.SIGTERM)
+
+
+def _make_child_quiet() -> None:
+    die_with_parent(signal.SIGTERM)     # make config steps: stop with kto too
 
 
 def _stop(proc: subprocess.Popen) -> None:

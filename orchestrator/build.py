@@ -110,7 +110,8 @@ def configure(inp: BuildInput, progress=print) -> str:
 
 def _run_checked(argv: list[str], env: dict, what: str) -> None:
     cp = subprocess.run(argv, env=env, text=True, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT, preexec_fn=_make_child_quiet)
+                        stderr=subprocess.STDOUT,
+                        preexec_fn=die_with_parent(signal.SIGTERM))   # make: stop with kto
     if cp.returncode != 0:
         tail = " | ".join(cp.stdout.strip().splitlines()[-3:])
         raise KtoError(f"{what}: {' '.join(argv[-1:])} failed: {tail}")
@@ -258,7 +259,7 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
         # Niced: guests run beside builds (scheduler.py) and have timeouts to keep.
         # SIGTERM when kto dies (even by SIGKILL): make passes it on to the compilers.
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", preexec_fn=_make_child)
+                                text=True, errors="replace", preexec_fn=_make_child())
         try:
             for line in proc.stdout:
                 log.write(line)
@@ -275,13 +276,14 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
     return rc, count
 
 
-def _make_child() -> None:
-    os.nice(10)
-    die_with_parent(signal.SIGTERM)
+def _make_child():
+    """make's preexec_fn: niced, and SIGTERM when kto dies (make passes it on)."""
+    die = die_with_parent(signal.SIGTERM)
 
-
-def _make_child_quiet() -> None:
-    die_with_parent(signal.SIGTERM)     # make config steps: stop with kto too
+    def preexec() -> None:
+        os.nice(10)
+        die()
+    return preexec
 
 
 def _stop(proc: subprocess.Popen) -> None:

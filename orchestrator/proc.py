@@ -18,12 +18,16 @@ _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """For preexec_fn: the child gets ``sig`` when the thread that started it ends
-    (kto's callers wait for their children on that thread, so: when kto dies)."""
-    _libc.prctl(_PR_SET_PDEATHSIG, int(sig))
-    if os.getppid() == 1:       # kto died between fork and prctl
-        os.kill(os.getpid(), sig)
+def die_with_parent(sig: int = signal.SIGKILL):
+    """A preexec_fn: the child gets ``sig`` when the thread that started it ends (kto's
+    callers wait for their children on that thread, so: when kto dies)."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(sig))
+        if os.getppid() != parent:      # kto died between fork and prctl
+            os.kill(os.getpid(), sig)
+    return preexec
 
 
 def run(argv: list[str], cwd: Path | None = None, env: dict | None = None,
@@ -34,7 +38,7 @@ def run(argv: list[str], cwd: Path | None = None, env: dict | None = None,
     try:
         cp = subprocess.run(argv, cwd=cwd, env=env, input=input, text=text,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=die_with_parent)
+                            preexec_fn=die_with_parent())
     except FileNotFoundError:
         raise KtoError(f"{argv[0]}: command not found (run scripts/setup-system.sh)")
     if not text:

@@ -117,7 +117,7 @@ def build(tree: Path, tree_id: str, arch: Arch, toolchain: Toolchain, progress=p
                 argv = compile_argv(tree, toolchain, f, tmp / f)
                 cp = subprocess.run(argv, capture_output=True, text=True,
                                     env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
-                                    preexec_fn=die_with_parent)
+                                    preexec_fn=die_with_parent())
                 if cp.returncode != 0:
                     failed.append(f)
                     errors.mkdir(exist_ok=True)

@@ -20,14 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def dropbear(tmp_path_factory):
-    """The x86_64 guest image's dropbear, unpacked from its .debs (the real cache's debs
-    directory: shared downloads, not state) to run on the host."""
-    old = os.environ.pop("KTO_CACHE", None)
-    try:
-        debs = image.fetch_packages(get_arch("x86_64"))
-    finally:
-        if old is not None:
-            os.environ["KTO_CACHE"] = old
+    """The x86_64 guest image's dropbear, unpacked from its .debs (the session's cache:
+    the same downloads the guest image uses) to run on the host."""
+    debs = image.fetch_packages(get_arch("x86_64"))
     root = tmp_path_factory.mktemp("dropbear")
     for deb in debs:
         if deb.name.split("_")[0] in ("dropbear-bin", "libtomcrypt1", "libtommath1", "libgmp10"):

@@ -4,8 +4,6 @@ concurrent runs never make a mismatched SSH key pair. Everything on a scratch KT
 import io
 import multiprocessing
 import os
-import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path

@@ -2,7 +2,6 @@
 4, 8, 11): each is one line naming the file (and line), exit 2, no traceback, nothing
 written outside the results root, and in bounded time and memory."""
 import os
-import resource
 import shutil
 import subprocess
 import sys

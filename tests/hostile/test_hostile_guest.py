@@ -12,7 +12,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from orchestrator import cache, image, vm
+from orchestrator import image, vm
 from orchestrator.arch import get as get_arch
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,10 @@ Prunable, each entry whole:
   (results.MARKER) and a summary.json that loads as kto's own. Anything else there (a
   source tree with a summary.json of its own, a symlink) is left alone;
 - ``.import-*`` leftovers of a source import that was killed (source.py), whatever
-  their age: no import is running while prune holds the source lock.
+  their age: no import is running while prune holds the source lock;
+- temporaries of a killed kto (``.<entry>.tmp-*`` of cache.atomic_dir in builds/,
+  images/ and selftests/, ``.prune-*`` of an interrupted prune) older than ``min_age``:
+  one being written now is younger.
 
 Entries used within ``min_age`` seconds (default one hour) are kept: a job that is
 running may still need its build's vmlinux to symbolize reports. Never pruned: the
@@ -107,6 +110,29 @@ def _entries(root: Path, results_root: Path | None) -> list[Entry]:
     return out
 
 
+_TEMPORARY = re.compile(r"\..+\.tmp-.+|\.prune-.+")
+
+
+def _stale_temporaries(root: Path, now: float, min_age: float) -> list[Path]:
+    dirs = [root] + [a for sub in ("builds", "images", "selftests")
+                     for a in ((root / sub).iterdir() if (root / sub).is_dir() else [])
+                     if a.is_dir()]
+    gone = []
+    for d in dirs:
+        for p in d.iterdir():
+            if not _TEMPORARY.fullmatch(p.name) or p.is_symlink():
+                continue
+            with contextlib.suppress(OSError):
+                if now - p.stat().st_mtime < min_age:
+                    continue
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink()
+                gone.append(p)
+    return gone
+
+
 def _made_by_kto(path: Path) -> bool:
     from orchestrator import results
     if path.is_symlink() or not path.is_dir() or not results.RUN_DIR_NAME.fullmatch(path.name):
@@ -150,7 +176,8 @@ def prune(root: Path, max_size: int, results_root: Path | None = None,
     leftovers = []
     if not dry_run:
         from orchestrator import source
-        leftovers = source.collect_import_leftovers(root)
+        leftovers = source.collect_import_leftovers(root) + _stale_temporaries(root, now,
+                                                                               min_age)
     entries = _entries(root, results_root)
     total = du(root) + (sum(e.size for e in entries if e.kind == "results"))
     res = PruneResult(total, total, max_size, leftovers=leftovers)

@@ -33,7 +33,8 @@ def main(args: argparse.Namespace) -> int:
     res = retention.prune(root, limit, args.results, args.min_age * 3600, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for p in res.leftovers:
-        print(f"removed leftover of a killed source import  {p}")
+        what = "source import" if p.name.startswith(".import-") else "kto"
+        print(f"removed leftover of a killed {what}  {p}")
     for e in res.removed:
         age = (time.time() - e.last_use) / 86400
         print(f"{verb} {e.kind:<9} {retention.fmt_size(e.size):>10}  last used "

@@ -146,3 +146,24 @@ def test_concurrent_key_creation_gives_matching_pairs(tmp_path):
         host_pub = image.host_public_key(ssh / "id_ecdsa")
         # The dropbear-format private key holds the .pub's public point.
         assert host_pub.asbytes()[-65:] in (ssh / "host_ecdsa").read_bytes()
+
+
+def test_prune_collects_stale_temporaries_of_a_killed_kto(tmp_path):
+    """A kto killed while renaming a build, image or selftests entry into place (or while
+    pruning) leaves a hidden temporary no listing shows: prune removes the old ones."""
+    root = tmp_path / "cache"
+    stale = [root / "builds" / "x86_64" / ".abc123.tmp-xyz", root / "images" / "arm64" /
+             ".def.tmp-1", root / "selftests" / "x86_64" / ".k.tmp-2", root / ".prune-old-42"]
+    fresh = root / "builds" / "x86_64" / ".being-written.tmp-now"
+    for p in stale + [fresh]:
+        (p / "sub").mkdir(parents=True)
+        (p / "sub" / "f").write_bytes(b"x" * 1000)
+    for p in stale:
+        age(p)
+    keep = root / "builds" / "x86_64" / "real-entry"
+    (keep).mkdir()
+    (keep / "metadata.json").write_text("{}")
+    out = retention.prune(root, 1 << 40)
+    assert set(out.leftovers) == set(stale)
+    assert not any(p.exists() for p in stale)
+    assert fresh.exists() and keep.exists()

@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -26,6 +27,7 @@ from orchestrator import cache, kconfig
 from orchestrator.arch import Arch
 from orchestrator.cpio import CpioWriter
 from orchestrator.errors import ConfigError, KtoError
+from orchestrator.proc import die_with_parent
 from orchestrator.toolchain import Toolchain, build_env
 
 KCONFIG_BASES = ("tinyconfig", "allnoconfig", "defconfig")
@@ -108,7 +110,8 @@ def configure(inp: BuildInput, progress=print) -> str:
 
 def _run_checked(argv: list[str], env: dict, what: str) -> None:
     cp = subprocess.run(argv, env=env, text=True, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT)
+                        stderr=subprocess.STDOUT,
+                        preexec_fn=die_with_parent(signal.SIGTERM))   # make: stop with kto
     if cp.returncode != 0:
         tail = " | ".join(cp.stdout.strip().splitlines()[-3:])
         raise KtoError(f"{what}: {' '.join(argv[-1:])} failed: {tail}")
@@ -254,8 +257,9 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
         log.write("$ " + shlex.join(argv) + "\n")
         log.flush()
         # Niced: guests run beside builds (scheduler.py) and have timeouts to keep.
+        # SIGTERM when kto dies (even by SIGKILL): make passes it on to the compilers.
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", preexec_fn=lambda: os.nice(10))
+                                text=True, errors="replace", preexec_fn=_make_child())
         try:
             for line in proc.stdout:
                 log.write(line)
@@ -265,12 +269,32 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
                     last = m.group(3)
             rc = proc.wait()
         except BaseException:
-            proc.kill()
-            proc.wait()
+            _stop(proc)
             raise
         finally:
             done.set()
     return rc, count
+
+
+def _make_child():
+    """make's preexec_fn: niced, and SIGTERM when kto dies (make passes it on)."""
+    die = die_with_parent(signal.SIGTERM)
+
+    def preexec() -> None:
+        os.nice(10)
+        die()
+    return preexec
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop make and its compilers now: SIGTERM (make kills its children and deletes
+    half-written targets), SIGKILL if it is not gone within 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _objects_file(arch: Arch) -> Path:

@@ -28,13 +28,18 @@ def cache_dir(*parts: str) -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: Path):
-    """Exclusive advisory lock on ``path`` (a lock file), held for the with-block."""
+def locked(path: Path, block: bool = True):
+    """Exclusive advisory lock on ``path`` (a lock file), held for the with-block. With
+    ``block=False`` the block gets False (and runs unlocked) when someone else holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 

@@ -24,7 +24,10 @@ _VM = schema.Mapping({"memory_mb": schema.Int(minimum=256), "cpus": schema.Int(m
 
 
 def _plain_name(v: str) -> str | None:
-    return None if re.fullmatch(r"[A-Za-z0-9_.-]+", v) else f"{v!r} must be a plain directory name"
+    # Becomes a path component (results/<run>-<time>, build-dirs/<arch>-<dir>): no '/',
+    # no leading '.' (so not '..' either), nothing a shell or a URL would need quoted.
+    return None if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", v) else \
+        f"{v!r} must be a plain directory name (letters, digits, '_', '-', '.'; no leading '.')"
 
 
 def _run_schema() -> schema.Mapping:
@@ -53,8 +56,8 @@ def _run_schema() -> schema.Mapping:
 
 
 def _file_schema() -> schema.Mapping:
-    return schema.Mapping({"version": schema.Int(), "runs": schema.Dict(_run_schema(),
-                                                                          nonempty=True)},
+    return schema.Mapping({"version": schema.Int(),
+                           "runs": schema.Dict(_run_schema(), nonempty=True, key=_plain_name)},
                           required=["version", "runs"])
 
 
@@ -129,27 +132,61 @@ def load(path: Path) -> dict[str, RunConfig]:
     return runs
 
 
+def _inside(root: Path, rel: str, what: str, path, lines, key, file: bool = False) -> Path:
+    """``root/rel``, which must exist and stay inside ``root`` (no absolute path, no '..',
+    no symlink out): runs.yaml names fragments and series, it does not reach elsewhere."""
+    p = root / rel
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise schema.error_at(path, lines, key, f"{what} {rel!r} must be a path inside "
+                              f"{root.name}/ (no absolute path, no '..')")
+    if not (p.is_file() if file else p.exists()):
+        raise schema.error_at(path, lines, key, f"no such {what} {p}")
+    try:
+        p.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise schema.error_at(path, lines, key, f"{what} {rel!r} leads outside {root.name}/ "
+                              f"(to {p.resolve()})") from None
+    return p
+
+
+def _check_source(spec: SourceSpec, path, lines, key) -> None:
+    """The tarball exists, or the git tree does and has the ref: found by kto plan, not
+    after minutes of a run."""
+    from orchestrator.proc import git
+    if spec.git is None:
+        if not spec.tarball.is_file():
+            raise schema.error_at(path, lines, key, f"kernel source tarball {spec.tarball} not "
+                                  "found (the default one: scripts/setup-system.sh)")
+        return
+    k = f"{key}.git" if f"{key}.git" in lines else key
+    if not spec.git.exists():
+        raise schema.error_at(path, lines, k, f"{spec.git} does not exist")
+    if not ((spec.git / ".git").exists() or (spec.git / "HEAD").exists()):
+        raise schema.error_at(path, lines, k, f"{spec.git} is not a git repository")
+    ref = spec.ref or "HEAD"
+    if ref.startswith("-") or not git(spec.git, "rev-parse", "-q", "--verify",
+                                      f"{ref}^{{commit}}", check=False):
+        raise schema.error_at(path, lines, f"{key}.ref" if spec.ref else k,
+                              f"unknown ref {ref!r} in {spec.git}")
+
+
 def _run(name, r, path, top, lines, key) -> RunConfig:
     src = r.get("source", {})
     if "tarball" in src and "git" in src:
         raise schema.error_at(path, lines, f"{key}.source", "give either tarball or git, not both")
     if "ref" in src and "git" not in src:
         raise schema.error_at(path, lines, f"{key}.source.ref", "ref needs a git source")
-    spec = SourceSpec(tarball=Path(src.get("tarball", DEFAULT_TARBALL)) if "git" not in src
+    spec = SourceSpec(tarball=(top / src.get("tarball", DEFAULT_TARBALL)) if "git" not in src
                       else None,
                       git=(top / src["git"]) if "git" in src else None, ref=src.get("ref"))
-    if spec.git is not None and not spec.git.exists():
-        raise schema.error_at(path, lines, f"{key}.source.git", f"{spec.git} does not exist")
+    _check_source(spec, path, lines, key if "source" not in r else f"{key}.source")
 
     kc = r.get("kconfig", {})
     names = kc.get("fragments", DEFAULT_FRAGMENTS)
     fragments = []
     for i, frag in enumerate(names):
-        p = top / "kconfigs" / frag
-        if not p.is_file():
-            raise schema.error_at(path, lines, f"{key}.kconfig.fragments[{i}]",
-                                  f"no such fragment {p}")
-        fragments.append(p)
+        fragments.append(_inside(top / "kconfigs", frag, "fragment", path, lines,
+                                 f"{key}.kconfig.fragments[{i}]", file=True))
     for a in r["arches"]:
         own = top / "kconfigs" / arch_mod.get(a).kconfig
         if not own.is_file():
@@ -157,19 +194,14 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
 
     patches = None
     if r.get("patches"):
-        patches = top / "patches" / r["patches"]
-        if not patches.exists():
-            raise schema.error_at(path, lines, f"{key}.patches", f"no such series {patches}")
+        patches = _inside(top / "patches", r["patches"], "series", path, lines, f"{key}.patches")
 
     if r.get("patches") and r.get("series"):
         raise schema.error_at(path, lines, f"{key}.series",
                               "give either patches (every job) or series (one job each), not both")
     series = []
     for i, rel in enumerate(r.get("series", [])):
-        p = top / "patches" / rel
-        if not p.exists():
-            raise schema.error_at(path, lines, f"{key}.series[{i}]", f"no such series {p}")
-        series.append(p)
+        series.append(_inside(top / "patches", rel, "series", path, lines, f"{key}.series[{i}]"))
 
     variants = []
     for vname, v in kc.get("variants", {}).items():
@@ -179,11 +211,8 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
                                   "letters, digits, '_' and '-' (it is part of job ids)")
         vfrags = []
         for i, frag in enumerate(v["fragments"]):
-            p = top / "kconfigs" / frag
-            if not p.is_file():
-                raise schema.error_at(path, lines, f"{vkey}.fragments[{i}]",
-                                      f"no such fragment {p}")
-            vfrags.append(p)
+            vfrags.append(_inside(top / "kconfigs", frag, "fragment", path, lines,
+                                  f"{vkey}.fragments[{i}]", file=True))
         variants.append(Variant(vname, vfrags, v.get("build_dir", vname)))
 
     workloads = r.get("workloads", [])

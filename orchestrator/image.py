@@ -6,10 +6,12 @@ and key. Modules of a particular build travel in a second cpio appended at boot.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -40,17 +42,75 @@ class GuestImage:
 
 
 def ssh_key() -> Path:
-    """The cache's SSH key pair, generated once (ECDSA: dropbear 2022 and paramiko agree)."""
-    path = cache.cache_dir("ssh") / "id_ecdsa"
-    if not path.exists():
-        key = paramiko.ECDSAKey.generate(bits=256)
-        tmp = path.with_suffix(".tmp")
+    """The cache's SSH client key pair, generated once (ECDSA: dropbear 2022 and paramiko
+    agree). Safe against several kto processes starting at once (see _key_pair)."""
+    def write(key: paramiko.ECDSAKey, tmp: Path) -> None:
         key.write_private_key_file(str(tmp))
-        os.chmod(tmp, 0o600)
-        tmp.with_suffix(".pub").write_text(f"{key.get_name()} {key.get_base64()} kto\n")
-        os.replace(tmp.with_suffix(".pub"), path.with_suffix(".pub"))
-        os.replace(tmp, path)
+    return _key_pair("id_ecdsa", write)
+
+
+def host_key() -> Path:
+    """The guests' SSH host key (dropbear's format; ``.pub`` beside it in OpenSSH's): kto
+    builds the image, so it knows the key and pins it (vm.py) instead of trusting
+    whatever answers on the forwarded port."""
+    def write(key: paramiko.ECDSAKey, tmp: Path) -> None:
+        tmp.write_bytes(dropbear_ecdsa_private(key))
+    return _key_pair("host_ecdsa", write)
+
+
+def host_public_key(ssh_key_path: Path) -> paramiko.PKey:
+    """The pinned host key of guests whose image holds ``ssh_key_path``'s public half
+    (both live in the cache's ssh/ directory)."""
+    path = ssh_key_path.parent / "host_ecdsa.pub"
+    try:
+        kind, b64 = path.read_text().split()[:2]
+        return paramiko.ECDSAKey(data=base64.b64decode(b64))
+    except (OSError, ValueError, paramiko.SSHException) as e:
+        raise KtoError(f"{path}: no usable guest host key ({e}); building the guest image makes one")
+
+
+def _key_pair(name: str, write_private) -> Path:
+    """``ssh/<name>`` and ``ssh/<name>.pub``, made once under a lock: each file is written
+    to a unique temporary and renamed into place, the public half first, so whoever sees
+    the private key also sees its own public key (never one of another process)."""
+    d = cache.cache_dir("ssh")
+    path, pub = d / name, d / f"{name}.pub"
+    if path.exists() and pub.exists():
+        return path
+    with cache.locked(d / f"{name}.lock"):
+        if path.exists() and pub.exists():
+            return path
+        key = paramiko.ECDSAKey.generate(bits=256)
+        cache.atomic_write(pub, f"{key.get_name()} {key.get_base64()} kto\n", 0o644)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=d)
+        os.close(fd)
+        try:
+            os.chmod(tmp, 0o600)
+            write_private(key, Path(tmp))
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def _ssh_string(b: bytes) -> bytes:
+    return struct.pack(">I", len(b)) + b
+
+
+def _ssh_mpint(n: int) -> bytes:
+    b = n.to_bytes((n.bit_length() + 8) // 8, "big") if n else b""
+    return _ssh_string(b)
+
+
+def dropbear_ecdsa_private(key: paramiko.ECDSAKey) -> bytes:
+    """``key`` in dropbear's host key file format (what dropbearkey writes): the SSH wire
+    encoding of the key type, curve, public point and private scalar."""
+    pub = key.verifying_key.public_numbers()
+    point = b"\x04" + pub.x.to_bytes(32, "big") + pub.y.to_bytes(32, "big")
+    d = key.signing_key.private_numbers().private_value
+    return (_ssh_string(b"ecdsa-sha2-nistp256") + _ssh_string(b"nistp256") + _ssh_string(point)
+            + _ssh_mpint(d))
 
 
 def _deb_field(deb: Path, name: str) -> str:
@@ -108,10 +168,12 @@ def build_loader(toolchain: Toolchain, dest: Path) -> Path:
 
 def build_image(arch: Arch, toolchain: Toolchain, progress=print) -> GuestImage:
     key_path = ssh_key()
+    host_path = host_key()
     debs = fetch_packages(arch)
     h = hashlib.sha256()
     for part in [arch.name, toolchain.version, *[d.name for d in debs], _guest_file("init"),
-                 _guest_file("finit_module.c"), key_path.with_suffix(".pub").read_bytes()]:
+                 _guest_file("finit_module.c"), key_path.with_suffix(".pub").read_bytes(),
+                 host_path.read_bytes()]:
         h.update(part if isinstance(part, bytes) else part.encode())
         h.update(b"\0")
     key = h.hexdigest()[:20]
@@ -156,6 +218,7 @@ def build_image(arch: Arch, toolchain: Toolchain, progress=print) -> GuestImage:
             w.dir("root", 0o700)
             w.dir("root/.ssh", 0o700)
             w.file("root/.ssh/authorized_keys", key_path.with_suffix(".pub").read_bytes(), 0o600)
+            w.file("etc/dropbear/kto_host_key", host_path.read_bytes(), 0o600)
             w.close()
         shutil.rmtree(root)
     return image

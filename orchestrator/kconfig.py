@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import ConfigError
+from orchestrator.schema import read_text
 
 _SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
@@ -28,10 +29,7 @@ class Requested:
 
 
 def parse_fragment(path: Path) -> Fragment:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read kconfig fragment ({e.strerror})") from None
+    text = read_text(path, "kconfig fragment")
     frag = Fragment(path=path, options={})
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -32,15 +32,20 @@ def apply_series(wt: Worktree, base: str, series: Series) -> AppliedSeries:
     env = {**os.environ, **_AM_ENV}
     applied = AppliedSeries(base=base, head=base)
     for patch in series.patches:
+        # Bytes in, as the patch came: a decode/re-encode would change 8-bit patches.
         cp = run(["git", "-C", str(wt.path), "am", "--3way", "--committer-date-is-author-date",
-                  "--keep-cr"], env=env, input=patch.text, check=False)
+                  "--keep-cr"], env=env, input=patch.data(), check=False)
         head = wt.head()
         if cp.returncode != 0 or head == applied.head:
+            # Diagnose on a clean tree at the patch's own base (the patches before it
+            # applied): what a failed three-way am leaves behind would answer for it.
+            wt.abort_am()
+            git(wt.path, "reset", "-q", "--hard", applied.head)
+            git(wt.path, "clean", "-q", "-f", "-d")
             # git am --3way skips a patch whose change is already there ("No changes --
             # Patch already applied"): HEAD did not move, which is an error for a series.
             why = ("it is already in the tree (applies in reverse)" if cp.returncode == 0
                    else _why(wt, patch, cp.stdout + cp.stderr))
-            wt.abort_am()
             wt.checkout(base)
             raise ConfigError(f"{patch.label()} does not apply: {why}")
         applied.head = head
@@ -53,11 +58,11 @@ def _why(wt: Worktree, patch, output: str) -> str:
     """The most specific reason: 'already in the tree', or the first hunk that fails."""
     # A patch that applies in reverse is already in the tree.
     rev = run(["git", "-C", str(wt.path), "apply", "--check", "--reverse", "-"],
-              input=patch.text, check=False)
+              input=patch.data(), check=False)
     if rev.returncode == 0:
         return "it is already in the tree (applies in reverse)"
     # Without --3way, git names the first hunk that does not match: file and old line.
-    plain = run(["git", "-C", str(wt.path), "apply", "--check", "-"], input=patch.text,
+    plain = run(["git", "-C", str(wt.path), "apply", "--check", "-"], input=patch.data(),
                 check=False)
     detail = plain.stderr + output
     m = re.search(r"error: patch failed: (\S+):(\d+)", detail)

@@ -159,8 +159,10 @@ def build_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arc
         selftests_dir = None
         if b.ok and any(workload.load(n).kind == "selftest" for n in cfg.workloads):
             from orchestrator import selftests
+            # Only this run's workloads: a broken workload file it does not use is no concern.
             selftests_dir = selftests.build(wt.path, inp.tree_id, arch, tc,
-                                            lambda m: progress(f"{arch.name}: {m}"))
+                                            lambda m: progress(f"{arch.name}: {m}"),
+                                            files=selftests.wanted_files(cfg.workloads))
     job.build = {"status": b.status, "key": b.key, "seconds": round(b.duration, 1),
                  "dir": str(b.dir) if b.dir else None, "error": b.error,
                  "reproducer": b.metadata.get("reproducer", "")}

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from orchestrator import known_issues
+from orchestrator.errors import KtoError
 from orchestrator.workload import WorkloadResult
 
 
@@ -135,7 +136,15 @@ def load(directory: Path) -> RunResult:
         raise KtoError(f"{path}: not a kto summary ({e})") from None
 
 
+# Written into every results directory kto creates: `kto cache prune --results` deletes
+# only directories that carry it (and a kto name and summary), never one it did not make.
+MARKER = ".kto-results"
+RUN_DIR_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*-\d{8}-\d{6}(-\d+)?")
+
+
 def new_run_dir(root: Path, run: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", run):
+        raise KtoError(f"run name {run!r} is not a plain name: refusing to make a directory")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root / f"{run}-{stamp}"
     n = 1
@@ -143,6 +152,7 @@ def new_run_dir(root: Path, run: str) -> Path:
         n += 1
         path = root / f"{run}-{stamp}-{n}"
     path.mkdir(parents=True)
+    (path / MARKER).write_text("made by kto: kto cache prune --results may delete it\n")
     return path
 
 

@@ -8,7 +8,15 @@ Prunable, each entry whole:
   holding the machine's build lock (``build.lock``, the lock every kto build takes), so a
   build in progress is never pulled from under it; if a build holds it, build dirs are
   skipped this time;
-- results directories (``<run>-<stamp>`` with a summary.json) under ``--results DIR``.
+- results directories under ``--results DIR``, only those kto provably made: a
+  ``<run>-<YYYYmmdd-HHMMSS>`` name, the marker file kto writes when it creates one
+  (results.MARKER) and a summary.json that loads as kto's own. Anything else there (a
+  source tree with a summary.json of its own, a symlink) is left alone;
+- ``.import-*`` leftovers of a source import that was killed (source.py), whatever
+  their age: no import is running while prune holds the source lock;
+- temporaries of a killed kto (``.<entry>.tmp-*`` of cache.atomic_dir in builds/,
+  images/ and selftests/, ``.prune-*`` of an interrupted prune) older than ``min_age``:
+  one being written now is younger.
 
 Entries used within ``min_age`` seconds (default one hour) are kept: a job that is
 running may still need its build's vmlinux to symbolize reports. Never pruned: the
@@ -70,6 +78,7 @@ class PruneResult:
     total_before: int
     total_after: int
     limit: int
+    leftovers: list[Path] = field(default_factory=list)   # .import-* of killed imports
     removed: list[Entry] = field(default_factory=list)
     kept_recent: list[Entry] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)      # why something was not pruned
@@ -96,9 +105,46 @@ def _entries(root: Path, results_root: Path | None) -> list[Entry]:
             out.append(Entry(e, "build-dir", du(e), _last_use(e, (".config", "vmlinux"))))
     if results_root is not None and results_root.is_dir():
         for e in sorted(results_root.iterdir()):
-            if (e / "summary.json").is_file():
+            if _made_by_kto(e):
                 out.append(Entry(e, "results", du(e), _last_use(e, ("summary.json",))))
     return out
+
+
+_TEMPORARY = re.compile(r"\..+\.tmp-.+|\.prune-.+")
+
+
+def _stale_temporaries(root: Path, now: float, min_age: float) -> list[Path]:
+    dirs = [root] + [a for sub in ("builds", "images", "selftests")
+                     for a in ((root / sub).iterdir() if (root / sub).is_dir() else [])
+                     if a.is_dir()]
+    gone = []
+    for d in dirs:
+        for p in d.iterdir():
+            if not _TEMPORARY.fullmatch(p.name) or p.is_symlink():
+                continue
+            with contextlib.suppress(OSError):
+                if now - p.stat().st_mtime < min_age:
+                    continue
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink()
+                gone.append(p)
+    return gone
+
+
+def _made_by_kto(path: Path) -> bool:
+    from orchestrator import results
+    if path.is_symlink() or not path.is_dir() or not results.RUN_DIR_NAME.fullmatch(path.name):
+        return False
+    marker = path / results.MARKER
+    if marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        results.load(path)
+    except Exception:       # not a summary kto wrote (or one it cannot read): keep it
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -127,9 +173,14 @@ def _remove(path: Path) -> None:
 def prune(root: Path, max_size: int, results_root: Path | None = None,
           min_age: float = 3600, dry_run: bool = False, now: float | None = None) -> PruneResult:
     now = time.time() if now is None else now
+    leftovers = []
+    if not dry_run:
+        from orchestrator import source
+        leftovers = source.collect_import_leftovers(root) + _stale_temporaries(root, now,
+                                                                               min_age)
     entries = _entries(root, results_root)
     total = du(root) + (sum(e.size for e in entries if e.kind == "results"))
-    res = PruneResult(total, total, max_size)
+    res = PruneResult(total, total, max_size, leftovers=leftovers)
     with _try_build_lock(root) as have_lock:
         if not have_lock:
             res.skipped.append("build-dirs: a kto build holds build.lock")

@@ -20,6 +20,7 @@ from pathlib import Path
 from orchestrator import cache, workload
 from orchestrator.arch import Arch
 from orchestrator.errors import KtoError
+from orchestrator.proc import die_with_parent
 from orchestrator.toolchain import Toolchain
 
 MM = "tools/testing/selftests/mm"
@@ -115,7 +116,8 @@ def build(tree: Path, tree_id: str, arch: Arch, toolchain: Toolchain, progress=p
                     continue
                 argv = compile_argv(tree, toolchain, f, tmp / f)
                 cp = subprocess.run(argv, capture_output=True, text=True,
-                                    env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+                                    env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+                                    preexec_fn=die_with_parent())
                 if cp.returncode != 0:
                     failed.append(f)
                     errors.mkdir(exist_ok=True)

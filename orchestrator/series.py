@@ -62,15 +62,22 @@ class Patch:
     source: str
     text: str
     commit: str | None = None
+    # The codec that turns ``text`` back into the file's exact bytes (utf-8, or latin-1 for
+    # legacy 8-bit mail): git am gets those bytes, never a re-encoding.
+    codec: str = field(default="utf-8", repr=False, compare=False)
     # decoded body (QP/charset undone) used for diff inspection; not part of the identity
     body: str = field(default="", repr=False, compare=False)
 
     def label(self) -> str:
         return f'patch {self.index}/{self.total} "{self.subject}"'
 
+    def data(self) -> bytes:
+        """The patch as the bytes it came as (what git am must see)."""
+        return self.text.encode(self.codec)
+
     def _diff(self) -> str:
         if not self.body:
-            raw = _strip_from_line(self.text).encode("utf-8", "replace")
+            raw = _strip_from_line(self.text).encode(self.codec, "replace")
             self.body = _decoded_body(email.message_from_bytes(raw, policy=email.policy.default))
         return self.body
 
@@ -138,13 +145,14 @@ def load_commit_range(tree: Path, rev_range: str, origin: str | None = None) -> 
         source = f"{tree}:{sha[:12]}"
         if sha in merges:
             raise ConfigError(f"{source}: commit {i} of {origin} is a merge; a series must be linear")
-        text = _git(tree, origin, "format-patch", "--stdout", "--no-signature", "-1", sha)
-        msg = _parse_message(text, "commit", source)
+        text, codec = _decode(_git_bytes(tree, origin, "format-patch", "--stdout",
+                                         "--no-signature", "-1", sha))
+        msg = _parse_message(text, "commit", source, codec)
         if not msg.has_diff:
             raise ConfigError(f'{source}: commit {i} "{msg.subject}" has no diff (empty commit)')
         patches.append(Patch(index=i, total=len(shas), subject=msg.subject, author=msg.author,
                              version=None, source=source, text=msg.text, commit=sha,
-                             body=msg.body))
+                             codec=codec, body=msg.body))
     return Series(patches=patches, cover_subject=None, version=None, origin=origin)
 
 
@@ -164,6 +172,7 @@ class _Msg:
     reply: bool = False
     body: str = ""
     has_diff: bool = False
+    codec: str = "utf-8"
 
 
 def _strip_from_line(text: str) -> str:
@@ -181,7 +190,7 @@ def _parse_message(text: str, where: str, source: str, codec: str = "utf-8") -> 
     # Parse bytes, not str: the email package only decodes 8bit bodies by charset from bytes.
     msg = email.message_from_bytes(_strip_from_line(text).encode(codec, "replace"),
                                    policy=email.policy.default)
-    out = _Msg(where=where, source=source, text=text)
+    out = _Msg(where=where, source=source, text=text, codec=codec)
     raw_subject = _header(msg, "subject")
     out.reply = bool(_REPLY.match(raw_subject))
     out.subject, out.version, out.n, out.m, out.tagged = _split_subject(raw_subject)
@@ -268,10 +277,15 @@ def _read(path: Path, origin: str) -> tuple[str, str]:
         data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{origin}: cannot read: {e.strerror or e}")
+    return _decode(data)
+
+
+def _decode(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        # Legacy 8-bit mail; latin-1 maps every byte so nothing is lost for inspection.
+        # Legacy 8-bit mail; latin-1 maps every byte so nothing is lost for inspection,
+        # and encoding with it gives back the exact bytes (Patch.data).
         return data.decode("latin-1"), "latin-1"
 
 
@@ -406,7 +420,8 @@ def _build(msgs: list[_Msg], origin: str) -> Series:
 
     return Series(
         patches=[Patch(index=m.n, total=total, subject=m.subject, author=m.author,
-                       version=m.version, source=m.source, text=m.text, body=m.body)
+                       version=m.version, source=m.source, text=m.text, codec=m.codec,
+                       body=m.body)
                  for m in ordered],
         cover_subject=cover.subject if cover else None, version=version, origin=origin)
 
@@ -556,6 +571,10 @@ def _hunk_functions(h: Hunk) -> set[str]:
 
 
 def _git(tree: Path, origin: str, *args: str) -> str:
+    return _decode(_git_bytes(tree, origin, *args))[0]
+
+
+def _git_bytes(tree: Path, origin: str, *args: str) -> bytes:
     try:
         cp = subprocess.run(["git", "-C", str(tree), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -564,8 +583,4 @@ def _git(tree: Path, origin: str, *args: str) -> str:
     if cp.returncode != 0:
         err = cp.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ConfigError(f"{origin}: git {args[0]} failed: {err[0] if err else cp.returncode}")
-    out = cp.stdout
-    try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
-        return out.decode("latin-1")
+    return cp.stdout

@@ -92,12 +92,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def collect_import_leftovers(root: Path | None = None, block: bool = False) -> list[Path]:
+    """Delete ``.import-*`` work directories of imports that were killed (SIGKILL, power
+    loss, a Ctrl-C during clean-up). Only while holding the source lock, so never the
+    directory of an import in progress; without ``block``, skipped if an import holds it."""
+    root = root or cache.cache_root()
+    if not (root.is_dir() and any(root.glob(".import-*"))):
+        return []
+    with cache.locked(root / "linux.git.lock", block=block) as have:
+        return _remove_leftovers(root) if have else []
+
+
+def _remove_leftovers(root: Path) -> list[Path]:
+    found = sorted(root.glob(".import-*"))
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return found
+
+
 def _import_tarball(tarball: Path, progress) -> str:
     if not tarball.is_file():
         raise ConfigError(f"{tarball}: kernel source tarball not found "
                           "(install linux-source-6.12: scripts/setup-system.sh)")
     ref = f"refs/kto/tarball/{_sha256(tarball)}"
     r = repo()
+    collect_import_leftovers()
     existing = git(r, "rev-parse", "-q", "--verify", ref, check=False)
     if existing:
         return existing
@@ -105,23 +127,30 @@ def _import_tarball(tarball: Path, progress) -> str:
         existing = git(r, "rev-parse", "-q", "--verify", ref, check=False)
         if existing:
             return existing
+        _remove_leftovers(cache.cache_root())
         t0 = time.monotonic()
         progress(f"source: importing {tarball} into {r} (once; ~2 min)")
         work = Path(tempfile.mkdtemp(prefix=".import-", dir=cache.cache_root()))
+        index = work.parent / f"{work.name}.index"
+        # Interrupted or failed: no clean-up here (deleting 1.5 GB would hold a Ctrl-C for
+        # a minute); the .import-* leftovers go at the next import or `kto cache prune`.
         try:
             run(["tar", "-xf", str(tarball), "-C", str(work), "--strip-components=1"])
             env = {**os.environ, **_IMPORT_ENV, "GIT_DIR": str(r), "GIT_WORK_TREE": str(work),
-                   "GIT_INDEX_FILE": str(work.parent / f"{work.name}.index")}
+                   "GIT_INDEX_FILE": str(index)}
             # Debian's .gitignore ends with "/*": without -f nothing would be added.
             run(["git", "add", "-f", "-A", "."], cwd=work, env=env)
             tree = run(["git", "write-tree"], cwd=work, env=env).stdout.strip()
             commit = run(["git", "commit-tree", tree, "-m", f"Import {tarball.name}"],
                          cwd=work, env=env).stdout.strip()
             git(r, "update-ref", ref, commit)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-            Path(f"{work}.index").unlink(missing_ok=True)
+        except KtoError:        # a failure (not an interruption): clean up before the error
+            _remove_leftovers(cache.cache_root())
+            raise
         progress(f"source: imported as {commit[:12]} in {time.monotonic() - t0:.0f}s")
+        # The import is done: a Ctrl-C from here on stops kto, the leftovers are collected.
+        shutil.rmtree(work, ignore_errors=True)
+        index.unlink(missing_ok=True)
         return commit
 
 

@@ -65,7 +65,13 @@ def _pdeathsig() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+PORT_ATTEMPTS = 5
+# QEMU's words when the SSH forward's port is already bound (it exits at once).
+_HOSTFWD_FAILED = "Could not set up host forwarding rule"
+
+
 def free_port() -> int:
+    """A port free now; QEMU binds it a moment later, so boot() retries if it was taken."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -224,9 +230,21 @@ class Vm:
 
     def boot(self, timeout: float = 300, ssh_key: Path | None = None) -> BootResult:
         """Start QEMU and wait until the guest's SSH answers."""
-        self.start()
-        m = self.console.wait_for(re.escape(READY_MARK) + r"|Kernel panic|" +
-                                  re.escape(FAILED_MARK), timeout)
+        ready = re.escape(READY_MARK) + r"|Kernel panic|" + re.escape(FAILED_MARK)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.start()
+            m = self.console.wait_for(ready + "|" + _HOSTFWD_FAILED, timeout)
+            if m is None or m.group(0) != _HOSTFWD_FAILED or attempt == PORT_ATTEMPTS:
+                break
+            # Another process took the free port between free_port() and QEMU's bind.
+            self.stop()
+            with open(self.console_log, "ab") as fh:
+                fh.write(f"### kto: port {self.port} taken, retrying with another\n".encode())
+        if m is not None and m.group(0) == _HOSTFWD_FAILED:
+            self.wait_exit(10)
+            return BootResult("qemu-exited", time.monotonic() - self.started,
+                              f"no free port for SSH after {PORT_ATTEMPTS} tries\n"
+                              f"{self.console.tail()}")
         if m is not None and m.group(0) == FAILED_MARK:
             self.stop()
             return BootResult("ssh-refused", time.monotonic() - self.started,
@@ -235,16 +253,28 @@ class Vm:
             return self._boot_failure(timeout)
         deadline = self.started + timeout
         key = paramiko.ECDSAKey.from_private_key_file(str(ssh_key))
+        from orchestrator.image import host_public_key
+        pinned = host_public_key(ssh_key)
         last_err = ""
         while time.monotonic() < deadline and self.alive():
             try:
                 client = paramiko.SSHClient()
-                client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+                # The image carries a host key kto made: anything else on the port is not
+                # our guest (another process won the port, or something listens there).
+                client.get_host_keys().add(f"[127.0.0.1]:{self.port}", pinned.get_name(), pinned)
+                client.set_missing_host_key_policy(paramiko.RejectPolicy())
                 client.connect("127.0.0.1", port=self.port, username="root", pkey=key,
                                look_for_keys=False, allow_agent=False, timeout=15,
                                banner_timeout=60, auth_timeout=60)
                 self.ssh = client
                 return BootResult("ready", time.monotonic() - self.started)
+            except paramiko.BadHostKeyException as e:
+                client.close()
+                self.stop()
+                return BootResult("ssh-refused", time.monotonic() - self.started,
+                                  f"127.0.0.1:{self.port} answered with host key "
+                                  f"{e.key.get_fingerprint().hex()}, not the guest's "
+                                  f"{pinned.get_fingerprint().hex()}: refused")
             except (paramiko.SSHException, OSError, EOFError) as e:
                 last_err = str(e) or type(e).__name__
                 time.sleep(1)

@@ -56,7 +56,7 @@ class SetupStep(schema.Type):
             raise schema._Invalid(node, path, "expected a step name or a one-key mapping "
                                               "{step: value}")
         knode, vnode = node.value[0]
-        name = knode.value
+        name = schema._key(knode, path)
         if name not in SETUP_STEPS:
             raise schema._Invalid(knode, path, f"unknown setup step {name!r} (known: "
                                                f"{', '.join(SETUP_STEPS)})")

@@ -77,7 +77,13 @@ def test_build_dirs_not_touched_while_a_build_holds_the_lock(cache):
 
 def test_dry_run_and_results(cache, tmp_path):
     results = tmp_path / "results"
-    entry(results / "default-20260101-000000", 2, 50, "summary.json")
+    run_dir = results / "default-20260101-000000"
+    entry(run_dir, 2, 50, "summary.json")
+    (run_dir / "summary.json").write_text(json.dumps({"run": "default", "jobs": []}))
+    (run_dir / ".kto-results").write_text("made by kto\n")
+    t = NOW - 50 * 86400
+    for p in (run_dir / "summary.json", run_dir):
+        os.utime(p, (t, t))
     (results / "notes").mkdir()
     res = retention.prune(cache, 10 * MiB, results_root=results, dry_run=True, now=NOW)
     assert names(res.removed)[0] == "default-20260101-000000"

@@ -13,7 +13,8 @@ from orchestrator.cache import cache_root
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="cache maintenance (prune to a size)")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
-    q = csub.add_parser("prune", help="delete least recently used entries down to a size",
+    q = csub.add_parser("prune", help="delete least recently used entries down to a size "
+                        "(and what killed source imports left)",
                         description=retention.__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("--max-size", required=True, metavar="SIZE",
@@ -31,6 +32,9 @@ def main(args: argparse.Namespace) -> int:
     root = cache_root()
     res = retention.prune(root, limit, args.results, args.min_age * 3600, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
+    for p in res.leftovers:
+        what = "source import" if p.name.startswith(".import-") else "kto"
+        print(f"removed leftover of a killed {what}  {p}")
     for e in res.removed:
         age = (time.time() - e.last_use) / 86400
         print(f"{verb} {e.kind:<9} {retention.fmt_size(e.size):>10}  last used "

@@ -321,6 +321,46 @@ def parse(log: str) -> list[Report]:
     if not isinstance(log, str):
         log = log.decode("utf-8", "replace")
     lines = log.split("\n")
+    if len(log) > _MAX_LINE and _clip_long_lines(lines):
+        log = "\n".join(lines)
+    return _parse_lines(lines, log, 0, len(lines))
+
+
+# printk lines are at most ~1 KiB; a longer console line is output glued together (or
+# hostile input).  Clipping bounds every per-line regex, so parsing stays linear in the log
+# size even for a 50 MB line of repeated report headers.
+_MAX_LINE = 4096
+_CLIP_BEFORE_HEADER = 256
+
+
+def _clip(line: str) -> str:
+    """At most _MAX_LINE chars of ``line``: from its start, or from just before its first
+    report header when that lies further in."""
+    first = len(line)
+    m = _UPPER_HEADS.search(line)
+    if m is not None:
+        first = m.start()
+    for h in _OTHER_HEADS:
+        i = line.find(h, 0, first)
+        if 0 <= i < first:
+            first = i
+    start = 0 if first + 128 < _MAX_LINE else first - _CLIP_BEFORE_HEADER
+    return line[start:start + _MAX_LINE]
+
+
+def _clip_long_lines(lines: list[str]) -> bool:
+    """Clip over-long lines in place; True if any was."""
+    if max(map(len, lines)) <= _MAX_LINE:
+        return False
+    for i, ln in enumerate(lines):
+        if len(ln) > _MAX_LINE:
+            lines[i] = _clip(ln)
+    return True
+
+
+def _parse_lines(lines: list[str], log: str, emit_from: int, emit_to: int) -> list[Report]:
+    """Reports of ``lines`` (``log`` is their "\\n" join) whose header line is in
+    [emit_from, emit_to); earlier lines still group follow-ups into their reports."""
     starts = _find_starts(lines, log)
     # Group follow-ups (panic after an oops, "Oops:" after "BUG: unable to handle") into the
     # report open in the same context.
@@ -329,8 +369,75 @@ def parse(log: str) -> list[Report]:
     for h, limit in zip(heads, _limits(heads, len(lines))):
         ext = min(len(lines), limit + _MAX_EXTRA_LINES) if h.ctx is not None else limit
         spans.append((limit, min(ext, h.line + _MAX_REPORT_LINES)))
-    stripped = _StrippedLines(lines, log, [(h.line + 1, stop) for h, (_, stop) in zip(heads, spans)])
-    return [_build(lines, h, limit, stop, stripped) for h, (limit, stop) in zip(heads, spans)]
+    keep = [(h, sp) for h, sp in zip(heads, spans) if emit_from <= h.line < emit_to]
+    stripped = _StrippedLines(lines, log, [(h.line + 1, stop) for h, (_, stop) in keep])
+    return [_build(lines, h, limit, stop, stripped) for h, (limit, stop) in keep]
+
+
+# A report reaches at most this many lines past its header (see _parse_lines), so a window
+# of the log that extends this far past its last emitted header describes it completely.
+_WINDOW_OVERLAP = _MAX_REPORT_LINES + _MAX_EXTRA_LINES + 16
+_MAX_RAW_LINE = 64 * 1024  # bytes of one line read before clipping; the rest is dropped
+
+
+def _read_line_windows(stream, window: int):
+    """Lists of decoded lines from a binary ``stream``, about ``window`` bytes each, cut at
+    line ends; a line longer than _MAX_RAW_LINE bytes keeps only its start."""
+    pending = b""  # unterminated start of a line (at most _MAX_RAW_LINE bytes)
+    skipping = False  # dropping the rest of an over-long line
+    while True:
+        data = stream.read(window)
+        if not data:
+            if pending:
+                yield [pending.decode("utf-8", "replace")]
+            return
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                continue
+            data, skipping = data[nl:], False
+        data = pending + data
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            complete, pending = None, data
+        else:
+            complete, pending = data[:nl], data[nl + 1:]
+        if len(pending) > _MAX_RAW_LINE:
+            pending, skipping = pending[:_MAX_RAW_LINE], True
+        if complete is not None:
+            yield complete.decode("utf-8", "replace").split("\n")
+
+
+def iter_reports(stream, window: int = 8 << 20):
+    """Reports of the log read from binary ``stream``, in order, like ``parse`` of the whole
+    log (same line numbers), with memory bounded by ``window``: the log is parsed in windows
+    that overlap by _WINDOW_OVERLAP lines on both sides."""
+    buf: list[str] = []
+    base = 0  # line number of buf[0] in the whole log
+    done = 0  # reports with a header line before this were yielded
+    windows = _read_line_windows(stream, window)
+    eof = False
+    while not eof:
+        size = 0
+        while size < window:
+            part = next(windows, None)
+            if part is None:
+                eof = True
+                break
+            buf.extend(part)
+            size += sum(map(len, part)) + len(part)
+        end = base + len(buf)
+        cut = end if eof else max(done, end - _WINDOW_OVERLAP)
+        if cut > done:
+            _clip_long_lines(buf)
+            for r in _parse_lines(buf, "\n".join(buf), done - base, cut - base):
+                r.start_line += base
+                r.end_line += base
+                yield r
+            done = cut
+        drop = max(0, done - _WINDOW_OVERLAP - base)
+        del buf[:drop]
+        base += drop
 
 
 _OOPS_LINE = re.compile(r"^(?:Oops(?:: | \[| -)|Internal error: Oops|invalid opcode:)")

@@ -132,32 +132,52 @@ SKIP_FRAMES = (
     "^mutex_", "^__mutex_", "^rt_mutex_", "owner_on_cpu", "osq_lock", "osq_unlock",
     r"atomic(64)?_(dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)",
     r"(set|clear|change|test)_bit", "__wake_up", "^memcpy", "^memcmp", "^memset", "^memchr",
-    "^memmove", "^skb_put", "^kstrdup", r"^str(n?cpy|n?cmp|n?cat|nlen|dup|len|lcpy|chr|rchr|scpy)$",
-    "_copy_from_user", "_copy_to_user", "copy_user_enhanced_fast_string", "copy_user_generic",
-    "_copy_from_iter", "copy_from_kernel_nofault", "^kfree$", "kfree_skb", "kfree_rcu",
-    "refcount_", "^__list_(add|del)_valid", "^list_del", "__rcu_read_(lock|unlock)",
-    "debug_lockdep_rcu_enabled", "^check_preemption_disabled", "^__this_cpu_preempt_check",
-    "fault_in_pages", "__might_sleep", "__might_resched", "^___might_sleep", "^__schedule_bug",
-    "trace_hardirqs", "^preempt_count_", "^rcu_lockdep_current_cpu_online",
-    "^lockdep_rcu_suspicious", "^_?raw_", "^do_raw_", "^print_", "^___slab_alloc", "^__slab_",
-    "^ubsan_", "^__ubsan", "^handle_overflow", "^check_copy_size", "^__check_object_size",
-    "^usercopy_", "^copy_overflow", "^__copy_overflow", "^kobject_put", "^kobject_release",
-    "^kref_put", "^__kref_put", "^debug_check_no", "^report_", "^kfence_", "^__kfence_",
+    "^skb_put", "_copy_from_user", "_copy_to_user", "copy_user_enhanced_fast_string",
+    "copy_user_generic", "rep_movs_alternative", "_copy_from_iter", "copy_from_kernel_nofault",
+    "kfree_skb", "kfree_rcu", "refcount_", "^__list_", "^list_(?:add|del)",
+    "__rcu_read_(lock|unlock)", "debug_lockdep_rcu_enabled", "^check_preemption_disabled",
+    "^__this_cpu_preempt_check", "fault_in_pages", "__might_sleep", "__might_resched",
+    "^___might_sleep", "^__schedule_bug", "trace_hardirqs", "^preempt_count_",
+    "^rcu_lockdep_current_cpu_online", "^lockdep_rcu_suspicious", "^_?raw_", "^do_raw_",
+    "^print_", "^___slab_alloc", "^__slab_", "^ubsan_", "^__ubsan", "^handle_overflow",
+    "^check_copy_size", "^__check_object_size", "^usercopy_", "^copy_overflow",
+    "^__copy_overflow", "^debug_check_no", "^report_", "^kfence_", "^__kfence_",
     "^arch_local_irq", "^native_irq", "^queued_(spin|read|write)_lock", "^__pv_queued",
-    "^pv_queued", "^stack_trace_", "^arch_stack_walk", "^__stack_chk",
-    "queue_work", "^__list_", "^strn?str$", "^crc", "hex_dump", "^rhashtable_lookup",
-    "^finish_wait$", "^prepare_to_wait", "^usb_kill_urb$", "^kobject_", "^sysfs_remove",
-    r"^device_(?:del|destroy|unregister|remove_file)$", "^tty_unregister_device$",
-    "^kthread_stop$", "^hwrng_unregister$",
-    "^ref_tracker", "^ida_free$", "fortify_", "^cleanup_srcu_struct$", "^drop_nlink$",
-    "^kvfree$", "^devres_release_all$", "^device_release$", "^dpm_sysfs_remove$",
-    "^i2c_del_adapter$", "^rollback_registered_many$", "^unregister_netdevice_many",
-    "^rb_(?:erase|first|next|prev|insert)", "^klist_next$", "^__x86_indirect_thunk", "^__memmove$",
-    "^__hwasan", "^__unregister_client$", "^device_for_each_child", "^__raw_(?:read|write)", r"^logic_(?:in|out)","^__memcpy", "^__memset",
+    "^pv_queued", "^stack_trace_", "^arch_stack_walk", "^__stack_chk", "queue_work", "^crc",
+    "hex_dump", "fortify_", "^ref_tracker", "^__x86_indirect_thunk", "^__hwasan",
+    "^__raw_(?:read|write)", r"^logic_(?:in|out)",
+    # Library families: the caller, not the helper, is the bug.
+    r"^_*mem(?:cpy|move|set|cmp|chr|scan|dup)",  # lib/string.c and arch memory ops
+    r"^_*str(?:n?cpy|n?cmp|n?casecmp|n?cat|l?cat|nlen|len|lcpy|scpy|chr|rchr|nchr|n?str|sep|spn"
+    r"|cspn|pbrk|dup|ndup)",
+    r"^k(?:str|mem)n?dup",
+    # lib/vsprintf.c and seq_file printing: the format string comes from the caller.
+    r"^(?:v?sn?printf|v?scnprintf|vsprintf|bstr_printf|format_decode|string|string_nocheck"
+    r"|hex_string|widen_string|pointer|number|restricted_pointer|dentry_name|bdev_name"
+    r"|ip[46]?_(?:addr_)?string|k?v?asprintf|seq_v?printf|seq_puts|seq_putc)$",
+    r"^_*(?:get|put)_user(?:_nocheck)?(?:_[0-9]+)?$",  # uaccess accessors
+    r"^strn(?:cpy|len)_from_user$|^_*(?:clear|copy_in)_user",
+    # Driver-model object lifetime: kobject/kref/klist/sysfs/devres/PM teardown.
+    "kobject_", "kref_put", "^klist_", "^sysfs_remove", "^devres_release", "^dpm_sysfs_remove",
+    r"^_*(?:put_device|device_(?:del|destroy|unregister|release|remove|for_each_child|links_))",
+    "^usb_kill_",  # usb_kill_urb, usb_kill_anchored_urbs: wait for URBs of the caller
+    # Core data structures of lib/: rbtree, xarray/IDR/IDA, rhashtable.
+    r"^_*rb_(?:insert|erase|first|last|next|prev|replace|link)",
+    r"^_*xa_|^xas_|^ida_(?:alloc|free|destroy)|^idr_(?:alloc|remove|find|destroy|get_next)",
+    "^_*rhashtable_|^rht_",
+    # dcache/inode reference and link counts dropped on behalf of the caller.
+    r"^_*(?:dput|dentry_kill)$", r"^(?:drop|clear|inc|set)_nlink$",
+    r"^(?:kv|v|k)free(?:_sensitive)?$", "^cleanup_srcu_struct",
+    # Wait queues and kthread/workqueue/timer synchronisation: callers wait for their work.
+    r"^(?:prepare_to_wait|finish_wait|__wake_up)",
+    r"^kthread_(?:stop|park)",
     r"^(?:lock_timer_base|__try_to_del_timer_sync|__timer_delete_sync|timer_delete_sync"
     r"|del_timer(?:_sync)?|__mod_timer|mod_timer|try_to_grab_pending|__cancel_work_timer"
     r"|__cancel_work|cancel_work_sync|cancel_delayed_work_sync|__flush_work|flush_work"
     r"|sk_stop_timer(?:_sync)?|sk_reset_timer|complete)$",
+    # Subsystem unregistration helpers that run the caller's teardown.
+    r"^(?:tty_unregister_device|hwrng_unregister|i2c_del_adapter|__unregister_client"
+    r"|rollback_registered_many|unregister_netdevice_many)",
     # Fault/exception plumbing between the faulting instruction and its function.
     r"^(?:__do_kernel_fault|do_tag_check_fault|do_mem_abort|do_bad_area|do_translation_fault"
     r"|do_page_fault|__do_page_fault|page_fault|exc_page_fault|asm_exc_page_fault"

@@ -204,18 +204,31 @@ def _first(frames: list[str]) -> str | None:
 
 
 # Stalls loop somewhere random inside a syscall/work item; blame the function just above the
-# generic dispatcher so the same root cause gets one title.
+# generic dispatcher (syscall entry, workqueue, timer, softirq, kthread, idle entry) so the
+# same root cause gets one title.  A stack without any of them is not trusted ("corrupted").
 _STALL_ANCHORS = re.compile(
-    r"^(?:smp_call_function|do_syscall_|entry_SYSCALL|ret_fast_syscall|el0_svc|invoke_syscall"
-    r"|do_el0_svc|ret_from_syscall|handle_syscall|do_trap_ecall_u|ioctl$|vfs_ioctl$|do_vfs_ioctl$"
-    r"|__vfs_write$|vfs_write$|__vfs_read$|vfs_read$|do_iter_write$|do_iter_read$|__fput$"
+    # syscall entry on x86, arm64, arm, riscv, powerpc, s390
+    r"^(?:smp_call_function|do_syscall_|do_fast_syscall_|do_int80_syscall|entry_SYSCALL"
+    r"|entry_SYSENTER|sysenter_dispatch|tracesys_phase2|ret_fast_syscall|el0_svc|invoke_syscall"
+    r"|do_el0_svc|el0t_64_sync|ret_from_syscall|system_call|handle_syscall|do_trap_ecall_u"
+    r"|__do_syscall|__s390x_sys_"
+    # generic file/socket/ioctl dispatch: the caller names the object
+    r"|ioctl$|vfs_ioctl$|do_vfs_ioctl$|__vfs_write$|vfs_write$|__vfs_read$|vfs_read$"
+    r"|vfs_writev?$|vfs_readv?$|do_iter_write$|do_iter_read$|do_iter_readv_writev$|__fput$"
     r"|__do_fault$|mmap_region$|do_dentry_open$|nfnetlink_rcv_msg$|rtnetlink_rcv_msg$"
-    r"|genl_rcv_msg$|sock_common_setsockopt$|sock_common_getsockopt$|sock_sendmsg$|sock_recvmsg$"
-    r"|__sock_sendmsg$|sock_write_iter$|sock_read_iter$|process_one_work$|worker_thread$"
-    r"|kthread$|ret_from_fork|call_timer_fn$|expire_timers$|__run_timers$|run_timer_softirq$"
-    r"|tasklet_action_common$|tasklet_action$|tasklet_hi_action$|net_rx_action$|__do_softirq$"
-    r"|handle_softirqs$|rcu_do_batch$|rcu_core$|__hrtimer_run_queues$|__netif_receive_skb_core$"
-    r"|process_backlog$|__napi_poll$|napi_poll$|task_work_run$|(?:compat_)?blkdev_ioctl$)"
+    r"|genl_rcv_msg$|genl_family_rcv_msg|netlink_rcv_skb$|sock_common_setsockopt$"
+    r"|sock_common_getsockopt$|sock_sendmsg$|sock_recvmsg$|__sock_sendmsg$|sock_write_iter$"
+    r"|sock_read_iter$|(?:compat_)?blkdev_ioctl$"
+    # workqueues, kthreads, timers, softirqs, RCU callbacks, network receive
+    r"|process_one_work$|worker_thread$|kthread$|ret_from_fork|smpboot_thread_fn$"
+    r"|run_ksoftirqd$|call_timer_fn$|expire_timers$|_run_timers$|__run_timers$"
+    r"|run_timer_softirq$|hrtimer_run|__hrtimer_run_queues$|tasklet_action_common$"
+    r"|tasklet_action$|tasklet_hi_action$|net_rx_action$|_*do_softirq|handle_softirqs$"
+    r"|rcu_do_batch$|rcu_core$|rcu_process_callbacks$|__netif_receive_skb_core$"
+    r"|netif_receive_skb|process_backlog$|__napi_poll$|napi_poll$|task_work_run$"
+    # CPU bring-up and idle entry
+    r"|cpu_startup_entry$|start_secondary$|secondary_start_kernel$|rest_init$|start_kernel$"
+    r"|kernel_init$)"
 )
 
 
@@ -226,7 +239,7 @@ def _stall(frames: list[str]) -> str | None:
             # The IPI target ran too long; the smp_call_function caller is the identity.
             return "smp_call_function" if f.startswith("smp_call_function") else prev
         prev = f
-    return frames[0]
+    return None  # no entry point in this stack: try the next one, else "corrupted"
 
 
 # Hung tasks show victims blocked on a lock; group the common rtnl/RCU cases and skip the

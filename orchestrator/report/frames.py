@@ -103,9 +103,8 @@ def _append(frames: list[str], m: re.Match, skip: re.Pattern) -> None:
     for g in m.groups():
         if not g:
             continue
-        g = _clean(g)
-        if not _skipped(skip, g):
-            frames.append(g)
+        if not _skipped(skip, _clean(g)):
+            frames.append(g)  # raw: extractors anchor on entry names like __sys_*
 
 
 class _Result:
@@ -194,6 +193,8 @@ def extract_frame(stack: F.StackFmt, lines: list[str]) -> _Result:
     if res.frame is None and stack.parts2:
         res.trace = None
         res.frame = _run(lines, stack.parts2, skip, extractor, res)
+    if res.frame is not None:
+        res.frame = _clean(res.frame)
     if res.frame is None and res.corrupted is None:
         res.corrupted = "extracted no stack frame"
     return res
@@ -232,10 +233,15 @@ _STALL_ANCHORS = re.compile(
 )
 
 
+# Matched on the raw name (cleaning turns __sys_setsockopt into setsockopt): the socket
+# option dispatchers hand over to the protocol's handler, like sock_common_setsockopt.
+_STALL_RAW_ANCHORS = re.compile(r"^__sys_(?:set|get)sockopt$")
+
+
 def _stall(frames: list[str]) -> str | None:
     prev = frames[0]
     for f in frames:
-        if _STALL_ANCHORS.search(f):
+        if _STALL_ANCHORS.search(_clean(f)) or _STALL_RAW_ANCHORS.search(f):
             # The IPI target ran too long; the smp_call_function caller is the identity.
             return "smp_call_function" if f.startswith("smp_call_function") else prev
         prev = f

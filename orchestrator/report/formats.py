@@ -408,6 +408,13 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"BUG: workqueue leaked lock or atomic"),
                    "BUG: workqueue leaked lock or atomic in {0}",
                    StackFmt(parts=(c(r".*last function: {{FUNC}}"),)), no_stack=True, type="UNKNOWN"),
+            # With page_owner the allocation stack names the page's owner.
+            Format(c(r"BUG: Bad page state"), "BUG: Bad page state in {0}",
+                   StackFmt(parts=(c(r"page last allocated"), PARSE_STACK),
+                            skip=(r"^(?:post_alloc_hook|prep_new_page|get_page_from_freelist|_*alloc_pages"
+                                  r"|alloc_page|_*folio_alloc|filemap_alloc_folio|__filemap_get_folio"
+                                  r"|pagecache_get_page|__page_cache_alloc|page_cache_ra|_*get_free_page)",)),
+                   report=c(r"page last allocated"), type="UNKNOWN"),
             Format(c(r"BUG: Bad page state"), "BUG: Bad page state in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("page", "folio", "free_", "put_", "release_", "pcp", "pages", "bad_")),
                    type="UNKNOWN"),

@@ -160,7 +160,9 @@ SKIP_FRAMES = (
     # Driver-model object lifetime: kobject/kref/klist/sysfs/devres/PM teardown.
     "kobject_", "kref_put", "^klist_", "^sysfs_remove", "^devres_release", "^dpm_sysfs_remove",
     r"^_*(?:put_device|device_(?:del|destroy|unregister|release|remove|for_each_child|links_))",
-    "^usb_kill_",  # usb_kill_urb, usb_kill_anchored_urbs: wait for URBs of the caller
+    # usb_kill_urb, usb_kill_anchored_urbs and the synchronous message helpers submit or
+    # wait for URBs on behalf of the driver that called them.
+    r"^usb_kill_|^usb_(?:start_wait_urb|control_msg|bulk_msg|interrupt_msg)$",
     # Core data structures of lib/: rbtree, xarray/IDR/IDA, rhashtable.
     r"^_*rb_(?:insert|erase|first|last|next|prev|replace|link)",
     r"^_*xa_|^xas_|^ida_(?:alloc|free|destroy)|^idr_(?:alloc|remove|find|destroy|get_next)",

@@ -239,7 +239,9 @@ def kasan_stack(*skip: str) -> StackFmt:
     return StackFmt(
         parts=(c(r"BUG: (?:KASAN|KFENCE): [a-z\- ]+ in {{FUNC}}"), CALL_TRACE, PARSE_STACK),
         parts2=(CALL_TRACE, PARSE_STACK),
-        skip=("slab_", "kfree", "vunmap", "vfree") + skip,
+        # arm64 tag-check/fault entry frames sit between the access and its function.
+        skip=("slab_", "kfree", "vunmap", "vfree", r"^el1h?_", "mem_abort", "tag_check",
+              "kernel_fault") + skip,
     )
 
 
@@ -247,7 +249,9 @@ def warning_stack(*skip: str) -> StackFmt:
     # Newer kernels trap on WARN and the stack of interest starts at RIP/pc; older ones
     # print the stack from __warn onwards.
     return StackFmt(
-        parts=(c(r"(?:RIP: (?:[0-9]+:)?|NIP:? |pc : |epc : )(?:{{PC}} +)?{{FUNC}}"), PARSE_STACK),
+        # powerpc prints the trapping function as "--- interrupt: 700 at FUNC" in the trace.
+        parts=(c(r"(?:RIP: (?:[0-9]+:)?|NIP:? |pc : |epc : |--- interrupt: [0-9a-f]+ at )(?:{{PC}} +)?{{FUNC}}"),
+               PARSE_STACK),
         parts2=(CALL_TRACE, PARSE_STACK),
         skip=skip,
     )
@@ -283,7 +287,11 @@ LOCKDEP_SKIP = ("lock_acquire", "lock_release", "lock_class", "lockdep", "mark_l
 
 def lockdep_formats(prefix: str) -> tuple[Format, ...]:
     """Lockdep banners (WARNING: in new kernels, INFO: in old ones) blame the lock site."""
-    at2 = StackFmt(parts=(AT_FUNC, AT_FUNC, PARSE_STACK), skip=LOCKDEP_SKIP)
+    # A workqueue flush/drain/destroy or the worker itself is where the cycle closes, not
+    # the code that caused it.
+    at2 = StackFmt(parts=(AT_FUNC, AT_FUNC, PARSE_STACK), skip=LOCKDEP_SKIP + (
+        r"^(?:process_one_work|worker_thread|_*flush_workqueue|drain_workqueue|destroy_workqueue"
+        r"|_*flush_work|start_flush_work|touch_wq_lockdep_map|touch_work_lockdep_map)$",))
     return (
         Format(c(prefix + r": possible circular locking dependency detected"), "possible deadlock in {0}",
                at2, report=c(r"possible circular locking dependency detected(?:.*\n)+?.*is trying to acquire lock"),
@@ -381,7 +389,11 @@ OOPSES: tuple[Oops, ...] = (
                    "BUG: unable to handle kernel paging request in {0}", fault_stack(),
                    type="MEMORY_SAFETY_BUG"),
             Format(c(r"BUG: ((?:spinlock|rwlock) (?:lockup suspected|already unlocked|recursion|bad magic|cpu recursion|wrong owner|wrong CPU|trylock failure on UP))"),
-                   "BUG: {0} in {1}", CALL_STACK, type="LOCKDEP"),
+                   "BUG: {0} in {1}",
+                   StackFmt(parts=(CALL_TRACE, PARSE_STACK),
+                            skip=("spin_", "do_raw_", r"^_?raw_", "spin_bug", "spin_dump", r"rwlock",
+                                  r"(?:^|_)(?:read|write)_(?:un)?lock")),
+                   type="LOCKDEP"),
             Format(c(r"BUG: soft lockup"), "BUG: soft lockup in {0}",
                    StackFmt(parts=(RIP_FRAME, CALL_TRACE, PARSE_STACK), parts2=(CALL_TRACE, PARSE_STACK),
                             skip=STALL_STACK.skip, extractor="stall"), type="HANG"),
@@ -464,7 +476,7 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"WARNING: (?:.*lib/refcount\.c.* refcount_|\S*lib/refcount\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: refcount bug in {0}",
                    warning_stack("refcount", "kobject_"), type="REFCOUNT_WARNING"),
             Format(c(r"WARNING: (?:.*kernel/locking/lockdep\.c.*lock_|\S*kernel/locking/lockdep\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: locking bug in {0}",
-                   warning_stack("lockdep_", "lock_", "__lock", "spin_", "mark_")),
+                   warning_stack("lockdep_", "lock_", "__lock", "spin_", "mark_", "release_sock")),
             Format(c(r"WARNING: (?:.*mm/(?:slab|slub|slab_common|util)\.c.* (?:__kmalloc|kmalloc|kmem_cache_alloc|kvmalloc|__kvmalloc|krealloc)|\S*mm/(?:slab|slub|slab_common|util)\.c:[0-9]+ at 0x[0-9a-f]+\b)"),
                    "WARNING: kmalloc bug in {0}",
                    warning_stack("kmalloc", "krealloc", "slab", "kmem", "kvmalloc", "alloc_pages", "kmemdup", "memdup")),
@@ -609,7 +621,8 @@ OOPSES: tuple[Oops, ...] = (
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usercopy", "__check")), type="BUG"),
             Format(c(r"kernel BUG at lib/list_debug\.c"), "BUG: corrupted list in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK)), type="BUG"),
-            Format(c(r"kernel BUG at (?:.*)"), "kernel BUG in {0}", fault_stack(), type="BUG"),
+            # skb_over_panic & co: the skb helper that checked is not the bug.
+            Format(c(r"kernel BUG at (?:.*)"), "kernel BUG in {0}", fault_stack("skb_"), type="BUG"),
         ),
         type="BUG",
     ),

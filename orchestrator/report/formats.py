@@ -281,6 +281,13 @@ LOCKDEP_STACK = StackFmt(
 
 
 AT_FUNC = c(r"at: (?:{{PC}} +)?{{FUNC}}")
+# kmemleak backtraces start in the allocator: skip allocation wrappers of every kind
+# (slab, vmalloc, percpu, IDR, string duplication and printf-allocating helpers).
+LEAK_SKIP = ("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc",
+             "kmalloc", "kzalloc", "kcalloc", "kstrdup", "kmemdup", "strndup", "memdup", "__kmalloc",
+             "kmem_cache", "new_", "create_object", r"k?v?asprintf", r"^idr_get", r"^idr_alloc",
+             r"^pcpu_create", r"^pcpu_alloc", r"alloc_percpu", "krealloc", r"^__do_kmalloc",
+             r"^kvmalloc", r"^kvzalloc", r"^vmalloc", r"^vzalloc", r"^__vmalloc")
 LOCKDEP_SKIP = ("lock_acquire", "lock_release", "lock_class", "lockdep", "mark_lock",
                 "__lock_acquire", "validate_chain", "check_prev", "check_irq_usage")
 
@@ -446,7 +453,7 @@ OOPSES: tuple[Oops, ...] = (
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usercopy", "__check")), type="BUG"),
             Format(c(r"BUG: memory leak"), "memory leak in {0}",
                    StackFmt(parts=(c(r"backtrace(?: \(crc [0-9a-f]+\))?:"), PARSE_STACK),
-                            skip=("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc", "kmalloc", "kzalloc", "kcalloc", "kstrdup", "kmemdup", "strndup", "memdup", "__kmalloc", "kmem_cache", "new_", "create_object")),
+                            skip=LEAK_SKIP),
                    type="LEAK"),
             *lockdep_misc("BUG"),
             Format(c(r"BUG: KFENCE: .*"), "KFENCE: {0}", kasan_stack("kfence")),
@@ -692,7 +699,7 @@ OOPSES: tuple[Oops, ...] = (
         "unreferenced object",
         (Format(c(r"unreferenced object {{ADDR}} \(size ([0-9]+)\):"), "memory leak in {1}",
                 StackFmt(parts=(c(r"backtrace(?: \(crc [0-9a-f]+\))?:"), PARSE_STACK),
-                         skip=("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc", "kmalloc", "kzalloc", "kcalloc", "kstrdup", "kmemdup", "strndup", "memdup", "__kmalloc", "kmem_cache", "new_", "create_object")),
+                         skip=LEAK_SKIP),
                 type="LEAK"),),
         type="LEAK",
     ),

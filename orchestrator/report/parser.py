@@ -446,6 +446,8 @@ _OOPS_LINE = re.compile(r"^(?:Oops(?:: | \[| -)|Internal error: Oops|invalid opc
 def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
     # "BUG: unable to handle ..." / "kernel BUG at" are followed by an "Oops: [#1]" or
     # "invalid opcode: 0000 [#1]" line that belongs to the same report.
+    if s.stripped.startswith("unreferenced object") and prev.stripped.startswith("BUG: memory leak"):
+        return True  # kmemleak's object dump and backtrace belong to its BUG line
     return bool(_OOPS_LINE.match(s.stripped)) and prev.oops.header != s.oops.header
 
 

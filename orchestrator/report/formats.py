@@ -281,6 +281,9 @@ LOCKDEP_STACK = StackFmt(
 
 
 AT_FUNC = c(r"at: (?:{{PC}} +)?{{FUNC}}")
+KMSAN_INFOLEAK_SKIP = (r"copy_to_user", r"copyout", r"_?copy_to_iter", r"copy_page_to_iter",
+                       r"^instrument_", r"^_?copy_mc_to", r"^simple_read_from_buffer$", r"^iterate_",
+                       r"^seq_read", r"^copy_fpstate_to_sigframe")
 # kmemleak backtraces start in the allocator: skip allocation wrappers of every kind
 # (slab, vmalloc, percpu, IDR, string duplication and printf-allocating helpers).
 LEAK_SKIP = ("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc",
@@ -360,8 +363,12 @@ OOPSES: tuple[Oops, ...] = (
                    "KFENCE: {0} in {2}", kasan_stack("kfence")),
             Format(c(r"BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"))),
+            # KMSAN prints the stack right after the title (no "Call Trace:"), then "Uninit
+            # was stored/created at" sections; infoleaks blame the caller of the copy-out.
+            Format(c(r"BUG: KMSAN: (kernel-infoleak(?:-after-free)?) in {{FUNC}}"), "KMSAN: {0} in {2}",
+                   StackFmt(parts=(PARSE_STACK,), parts2=(CALL_TRACE, PARSE_STACK), skip=KMSAN_INFOLEAK_SKIP)),
             Format(c(r"BUG: KMSAN: ([a-z\-]+) in {{FUNC}}"), "KMSAN: {0} in {2}",
-                   StackFmt(parts=(CALL_TRACE, PARSE_STACK))),
+                   StackFmt(parts=(PARSE_STACK,), parts2=(CALL_TRACE, PARSE_STACK))),
             Format(c(r"BUG: KCSAN: data-race in {{FUNC}}[^ ]* / {{FUNC}}"),
                    "KCSAN: data-race in {0} / {1}", no_stack=True, type="KCSAN-DATARACE"),
             Format(c(r"BUG: KCSAN: assert: race in {{FUNC}}"), "KCSAN: assert: race in {0}",

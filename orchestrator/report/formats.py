@@ -621,12 +621,14 @@ OOPSES: tuple[Oops, ...] = (
         ),
         followup=c(r"Kernel panic - not syncing: .*(?:panic_on_warn set|Fatal exception|hung_task: blocked tasks|Attempted to kill init|softlockup|hard LOCKUP|RCU Stall|panic_on_oops|Oops|Fatal)"),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "PANIC: double fault",
         (Format(c(r"PANIC: double fault"), "PANIC: double fault in {0}",
                 StackFmt(parts=(RIP_FRAME,))),),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "kernel BUG",
@@ -664,6 +666,7 @@ OOPSES: tuple[Oops, ...] = (
         "invalid opcode:",
         (Format(c(r"invalid opcode: "), "invalid opcode in {0}", StackFmt(parts=(RIP_FRAME,))),),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "UBSAN:",
@@ -701,6 +704,7 @@ OOPSES: tuple[Oops, ...] = (
         "Internal error:",
         (Format(c(r"Internal error:"), "Internal error in {0}", fault_stack()),),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "unreferenced object",

@@ -141,9 +141,12 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
                 ln = lines[it]
                 it += 1
                 if F.is_corrupted(ln):
-                    # A fault-injection stack is interleaved: no frame can be trusted.
+                    # A fault-injection stack is interleaved: it ends this section; the
+                    # frames collected before it still count.
                     res.corrupted = "stack is corrupted"
-                    return None
+                    if len(frames) == before:
+                        return None
+                    break
                 if F.is_stack_start(ln):
                     # "stack backtrace:\nCPU: ..\nCall Trace:" is one section.
                     if seen_frame or not F.CALL_TRACE.search(ln):

@@ -267,9 +267,17 @@ def _find_starts(lines: list[str], text: str) -> list[_Start]:
         last = line_no
         stripped, ctx = strip_line(lines[line_no])
         oops = _match_oops(stripped)
-        if oops is not None:
+        if oops is not None and not _is_replay(lines, line_no):
             starts.append(_Start(line_no, oops, ctx, stripped))
     return starts
+
+
+def _is_replay(lines: list[str], line_no: int) -> bool:
+    """The console re-prints a message it printed before (printk's console replay marks it
+    with this line, next to the replayed header): not a new report."""
+    marker = "** replaying previous printk message **"
+    return ((line_no + 1 < len(lines) and marker in lines[line_no + 1])
+            or (line_no > 0 and marker in lines[line_no - 1]) or marker in lines[line_no])
 
 
 def _same_ctx(a: str | None, b: str | None) -> bool:

@@ -47,7 +47,7 @@ KNOWN_MISMATCHES: dict[str, tuple[str, tuple[str, ...]]] = {
         "syzkaller's corrupted verdict depends on its console/'questionable line' heuristics and "
         "on interleaved fault-injection stacks it drops; title prefix matches, only the frame "
         "('corrupted' vs a frame) or the C flag differs",
-        ("17", "82", "90", "111", "197", "206", "211", "218", "230", "343", "599", "633"),
+        ("17", "82", "90", "111", "197", "206", "218", "230", "343", "633"),
     ),
     "frame-choice": (
         "guilty frame differs: a compat ioctl wrapper (lo_compat_ioctl for lo_ioctl), an "

@@ -105,6 +105,7 @@ STACK_START_RES = (
     c(r"stack backtrace:"),
     c(r"^ *Backtrace:"),
     c(r"NMI backtrace for cpu"),
+    c(r"^kfence-#[0-9]+"),
 )
 
 STACK_START_ANY = re.compile("|".join(f"(?:{r.pattern})" for r in STACK_START_RES), re.M)
@@ -245,6 +246,15 @@ def kasan_stack(*skip: str) -> StackFmt:
     )
 
 
+def kfence_stack(*skip: str) -> StackFmt:
+    # KFENCE prints the stack right after the title (no "Call Trace:").
+    return StackFmt(
+        parts=(c(r"BUG: KFENCE: [a-z\- ]+ in {{FUNC}}"), PARSE_STACK),
+        parts2=(CALL_TRACE, PARSE_STACK),
+        skip=kasan_stack().skip + ("kfence",) + skip,
+    )
+
+
 def warning_stack(*skip: str) -> StackFmt:
     # Newer kernels trap on WARN and the stack of interest starts at RIP/pc; older ones
     # print the stack from __warn onwards.
@@ -358,9 +368,9 @@ OOPSES: tuple[Oops, ...] = (
             # Old/truncated reports without the access line: keep the raw header.
             Format(c(r"BUG: KASAN: (.*)"), "KASAN: {0}", corrupted=True),
             Format(c(r"BUG: KFENCE: (use-after-free|out-of-bounds) ([a-z\-]+) in {{FUNC}}"),
-                   "KFENCE: {0} {1} in {3}", kasan_stack("kfence")),
+                   "KFENCE: {0} {1} in {3}", kfence_stack()),
             Format(c(r"BUG: KFENCE: (memory corruption|invalid free|invalid (?:read|write)) in {{FUNC}}"),
-                   "KFENCE: {0} in {2}", kasan_stack("kfence")),
+                   "KFENCE: {0} in {2}", kfence_stack()),
             Format(c(r"BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"))),
             # KMSAN prints the stack right after the title (no "Call Trace:"), then "Uninit
@@ -435,7 +445,7 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"BUG: workqueue lockup"), "BUG: workqueue lockup", no_stack=True, type="UNKNOWN"),
             Format(c(r"BUG: workqueue leaked lock or atomic"),
                    "BUG: workqueue leaked lock or atomic in {0}",
-                   StackFmt(parts=(c(r".*last function: {{FUNC}}"),)), no_stack=True, type="UNKNOWN"),
+                   StackFmt(parts=(c(r".*last function: ([a-zA-Z0-9_]+)"),)), no_stack=True, type="UNKNOWN"),
             # With page_owner the allocation stack names the page's owner.
             Format(c(r"BUG: Bad page state"), "BUG: Bad page state in {0}",
                    StackFmt(parts=(c(r"page last allocated"), PARSE_STACK),
@@ -463,7 +473,7 @@ OOPSES: tuple[Oops, ...] = (
                             skip=LEAK_SKIP),
                    type="LEAK"),
             *lockdep_misc("BUG"),
-            Format(c(r"BUG: KFENCE: .*"), "KFENCE: {0}", kasan_stack("kfence")),
+            Format(c(r"BUG: KFENCE: .*"), "KFENCE: {0}", kfence_stack()),
             Format(c(r"BUG: (.*?)(?: in |$)"), "BUG: {0}", corrupted=True),
         ),
         suppressions=(

@@ -568,7 +568,9 @@ _STACK_KEYWORDS = (
     re.compile(r"Call (?:T|t)race"), re.compile(r"Allocated:"), re.compile(r"Allocated by task [0-9]+:"),
     re.compile(r"Freed:"), re.compile(r"Freed by task [0-9]+:"), re.compile(r"[^k] backtrace:"),
     re.compile(r"Backtrace:"), re.compile(r"Uninit was stored to memory at"),
-    re.compile(r"BUG: KMSAN: [a-z\-]+ in [^\n]*"),  # KMSAN: the stack follows the title line
+    # KMSAN and KFENCE: the stack follows the title line (KFENCE: after its "... at 0x.." line).
+    re.compile(r"BUG: KMSAN: [a-z\-]+ in [^\n]*"),
+    re.compile(r"BUG: KFENCE: [a-z\- ]+ in [^\n]*(?:\n\n?[A-Z][a-z -]+ at 0x[^\n]*)?"),
 )
 _SYMBOLIZED_FRAME = re.compile(r"(?:[a-zA-Z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+|[a-zA-Z0-9_.]+ [^\s]+:\d+ \[inline\]|\[<[0-9a-f]+>\])")
 

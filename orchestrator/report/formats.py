@@ -732,6 +732,12 @@ OOPSES: tuple[Oops, ...] = (
         type="DoS",
     ),
     Oops(
+        "VFS: Busy inodes after unmount",
+        (Format(c(r"VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)",
+                no_stack=True),),
+        type="DoS",
+    ),
+    Oops(
         "VFS: Close: file count is zero",
         (Format(c(r"VFS: Close: file count is zero"), "VFS: Close: file count is zero (use-after-free)", no_stack=True),),
         type="DoS",

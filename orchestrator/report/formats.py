@@ -86,7 +86,8 @@ IRQ_SKIP = c(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq|handle_except
 # "[<ffffffff81>] func+0x..", arm32 "[<c0>] (func) from [<c0>] (caller)".
 FRAME_RES = (
     c(r"^ *(?:{{PC}} ){0,2}{{FUNC}}"),
-    c(r"^ *\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\)"),
+    # (symbolized arm32 logs add " file.c:123" inside the parentheses)
+    c(r"^ *\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: [^)]*)?\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: [^)]*)?\)"),
 )
 
 # A new stack section starts: stop parsing the current one.
@@ -618,6 +619,10 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"Kernel panic - not syncing: Fatal exception"), "kernel panic: Fatal exception", corrupted=True, no_stack=True),
             Format(c(r"Kernel panic - not syncing: panic_on_warn set"), "kernel panic: panic_on_warn set", corrupted=True, no_stack=True),
             Format(c(r"Kernel panic - not syncing: hung_task: blocked tasks"), "kernel panic: hung_task: blocked tasks", corrupted=True, no_stack=True),
+            # No symbol for the return address: the stack names the function.
+            Format(c(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: (?:0x)?[0-9a-f]{6,}\b"),
+                   "kernel panic: stack is corrupted in {0}",
+                   StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("stack_chk",))),
             Format(c(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: {{FUNC}}"),
                    "kernel panic: stack is corrupted in {0}", no_stack=True),
             Format(c(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([a-zA-Z0-9_]+)"),

@@ -31,7 +31,7 @@ _FRAME_RE = re.compile(
 _INLINE_RE = re.compile(r"^\s*(?:\[[0-9a-f]{8,}\]\s+)?(?:\[<?[0-9a-f]+>?\]\s+)?([A-Za-z0-9_.]+) ([^\s]+:\d+) \[inline\]")
 _PC_ONLY_RE = re.compile(r"^\s*\[<(?:0x)?([0-9a-f]{8,})>\]\s*(?:0x[0-9a-f]+)?\s*$")
 # arm32: "[<c0>] (func) from [<c0>] (caller)"
-_ARM_RE = re.compile(r"^\s*\[<?(?:0x)?([0-9a-f]+)>?\] \(([A-Za-z0-9_.]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?\)")
+_ARM_RE = re.compile(r"^\s*\[<?(?:0x)?([0-9a-f]+)>?\] \(([A-Za-z0-9_.]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?(?: ([^\s)]+:\d+))?[^)]*\)")
 
 
 def parse_frame_line(line: str) -> Frame | None:
@@ -54,7 +54,8 @@ def parse_frame_line(line: str) -> Frame | None:
     m = _ARM_RE.match(line)
     if m:
         return Frame(func=m.group(2), offset=int(m.group(3), 16) if m.group(3) else None,
-                     size=int(m.group(4), 16) if m.group(4) else None, addr=int(m.group(1), 16))
+                     size=int(m.group(4), 16) if m.group(4) else None, addr=int(m.group(1), 16),
+                     source=m.group(5))
     m = _PC_ONLY_RE.match(line)
     if m:
         return Frame(func="", addr=int(m.group(1), 16))

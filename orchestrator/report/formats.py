@@ -311,8 +311,8 @@ def lockdep_formats(prefix: str) -> tuple[Format, ...]:
     # A workqueue flush/drain/destroy or the worker itself is where the cycle closes, not
     # the code that caused it.
     at2 = StackFmt(parts=(AT_FUNC, AT_FUNC, PARSE_STACK), skip=LOCKDEP_SKIP + (
-        r"^(?:process_one_work|worker_thread|_*flush_workqueue|drain_workqueue|destroy_workqueue"
-        r"|_*flush_work|start_flush_work|touch_wq_lockdep_map|touch_work_lockdep_map)$",))
+        "process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue",
+        r"^(?:worker_thread|_*flush_work|start_flush_work|touch_wq_lockdep_map|touch_work_lockdep_map)$"))
     return (
         Format(c(prefix + r": possible circular locking dependency detected"), "possible deadlock in {0}",
                at2, report=c(r"possible circular locking dependency detected(?:.*\n)+?.*is trying to acquire lock"),
@@ -502,7 +502,7 @@ OOPSES: tuple[Oops, ...] = (
                    warning_stack("refcount", "kobject_"), type="REFCOUNT_WARNING"),
             Format(c(r"WARNING: (?:.*kernel/locking/lockdep\.c.*lock_|\S*kernel/locking/lockdep\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: locking bug in {0}",
                    warning_stack("lockdep_", "lock_", "__lock", "spin_", "mark_", "release_sock")),
-            Format(c(r"WARNING: (?:.*mm/(?:slab|slub|slab_common|util)\.c.* (?:__kmalloc|kmalloc|kmem_cache_alloc|kvmalloc|__kvmalloc|krealloc)|\S*mm/(?:slab|slub|slab_common|util)\.c:[0-9]+ at 0x[0-9a-f]+\b)"),
+            Format(c(r"WARNING: (?:.*mm/(?:slab|slub|slab_common|util)\.c.* _*(?:do_)?(?:k?v?(?:m|z|c|re)alloc|kmem_cache_alloc)|\S*mm/(?:slab|slub|slab_common|util)\.c:[0-9]+ at 0x[0-9a-f]+\b)"),
                    "WARNING: kmalloc bug in {0}",
                    warning_stack("kmalloc", "krealloc", "slab", "kmem", "kvmalloc", "alloc_pages", "kmemdup", "memdup")),
             Format(c(r"WARNING: .* at {{SRC}} (?:{{PC}} )?usb_submit_urb"),

@@ -59,3 +59,28 @@ def test_cli_streams_a_log_larger_than_its_window(tmp_path, capsys):
     assert main(["report", str(log)]) == 1
     out = capsys.readouterr().out
     assert f"{3 * len(parse(text))} report(s)" in out
+
+
+@pytest.mark.skipif(not C.DEFAULT_CORPUS.is_dir(), reason="corpus not available")
+def test_streaming_equals_whole_parse_on_mangled_logs():
+    """CR line ends, junk-prefixed and over-long lines (past the 64 KiB read cap), NULs and
+    repeated lines: windows of any size still give what one whole-log parse gives."""
+    import random
+    cases = [c.log for c in C.load_corpus(C.DEFAULT_CORPUS)]
+    rnd = random.Random(12)
+    for _ in range(25):
+        lines = "\n".join(rnd.sample(cases, 5)).split("\n")
+        for _ in range(20):
+            i, op = rnd.randrange(len(lines)), rnd.randrange(4)
+            if op == 0:
+                lines[i] += "\r"
+            elif op == 1:
+                lines[i] = "x" * rnd.randrange(5000, 70000) + lines[i]
+            elif op == 2:
+                lines.insert(i, "\x00junk BUG: KASAN: use-after-free in f+0x1/0x2")
+            else:
+                lines[i] = lines[i] * rnd.randrange(2, 50)
+        text = "\n".join(lines)
+        window = rnd.choice([1 << 12, 1 << 14, 1 << 17])
+        assert ([_key(r) for r in iter_reports(io.BytesIO(text.encode()), window)]
+                == [_key(r) for r in parse(text)])

@@ -343,7 +343,9 @@ _CLIP_BEFORE_HEADER = 256
 
 def _clip(line: str) -> str:
     """At most _MAX_LINE chars of ``line``: from its start, or from just before its first
-    report header when that lies further in."""
+    report header when that lies further in (within its first _MAX_RAW_LINE chars, as
+    iter_reports reads it)."""
+    line = line[:_MAX_RAW_LINE]
     first = len(line)
     m = _UPPER_HEADS.search(line)
     if m is not None:

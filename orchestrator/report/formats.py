@@ -678,6 +678,12 @@ OOPSES: tuple[Oops, ...] = (
         type="DoS",
     ),
     Oops(
+        "int3: ",  # x86 breakpoint trap in the kernel (e.g. a stray INT3 from text patching)
+        (Format(c(r"int3: [0-9a-f]+ \[#[0-9]+\]"), "int3 in {0}", StackFmt(parts=(RIP_FRAME,))),),
+        suppressions=(c(r"traps: .* int3"),),
+        type="DoS",
+    ),
+    Oops(
         "invalid opcode:",
         (Format(c(r"invalid opcode: "), "invalid opcode in {0}", StackFmt(parts=(RIP_FRAME,))),),
         type="DoS",

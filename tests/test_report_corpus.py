@@ -86,3 +86,13 @@ def test_default_corpus_is_next_to_the_repository(monkeypatch):
     assert importlib.reload(C).DEFAULT_CORPUS == Path("/elsewhere")
     monkeypatch.delenv("KTO_REPORT_CORPUS")
     importlib.reload(C)
+
+
+def test_skip_usage_names_the_files_a_pattern_keeps_right(results):
+    from orchestrator.report import formats as F
+    before = F.SKIP_RE.pattern
+    usage = dict(C.skip_usage([C.load_case(C.DEFAULT_CORPUS / "75")]))
+    assert usage["dump_stack"] == ["75"]
+    assert sum(1 for files in usage.values() if files) >= 1
+    assert F.SKIP_RE.pattern == before  # restored
+    assert [r.title for r in C.run([r.case for r in results[:40]])] == [r.title for r in results[:40]]

@@ -3,6 +3,7 @@
     python -m orchestrator.report.conformance [CORPUS_DIR]
     python -m orchestrator.report.conformance --cv [CORPUS_DIR]
     python -m orchestrator.report.conformance --train K [CORPUS_DIR]
+    python -m orchestrator.report.conformance --skip-usage [CORPUS_DIR]
 
 Prints a per-family table (files, exact title %, type %, corrupted %) and the mismatches.
 Mismatches we chose not to match are listed in KNOWN_MISMATCHES with the reason.
@@ -13,6 +14,10 @@ exact-title agreement of each fold and of all of them.  The parser is hand-writt
 and mismatches that ``--train K`` prints (the other folds), then measure fold K with ``--cv``.
 The corpus defaults to ``../shared/corpus/syzkaller-linux-reports`` next to the repository;
 ``KTO_REPORT_CORPUS`` overrides it.
+
+``--skip-usage`` removes each global skip pattern in turn and lists the files whose exact
+title it keeps right (and their folds): an entry only one file needs is a smell unless it
+names a kernel family.
 """
 from __future__ import annotations
 
@@ -252,6 +257,28 @@ def cv_table(results: list[Result], folds: int = FOLDS) -> str:
     return "\n".join(rows)
 
 
+def skip_usage(cases: list[Case]) -> list[tuple[str, list[str]]]:
+    """(pattern, files that lose their exact title without it) per global skip pattern."""
+    from orchestrator.report import formats as F, frames, parser
+
+    def titles_ok() -> dict[str, bool]:
+        frames._skip_re.cache_clear()
+        frames._SKIP_MEMO.clear()
+        parser._describe_cached.cache_clear()
+        return {r.case.name: r.title_ok for r in run(cases)}
+
+    base, orig, out = titles_ok(), F.SKIP_FRAMES, []
+    try:
+        for i, pat in enumerate(orig):
+            F.SKIP_RE = re.compile("|".join(f"(?:{p})" for p in orig[:i] + orig[i + 1:]))
+            now = titles_ok()
+            out.append((pat, [n for n, ok in now.items() if base[n] and not ok]))
+    finally:
+        F.SKIP_RE = re.compile("|".join(f"(?:{p})" for p in orig))
+        titles_ok()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m orchestrator.report.conformance",
                                  description="Compare kto's report titles with syzkaller's on a corpus.")
@@ -262,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"print the held-out exact-title agreement of each of {FOLDS} folds")
     mode.add_argument("--train", type=int, metavar="K",
                       help="print only the mismatches of the training folds for held-out fold K")
+    mode.add_argument("--skip-usage", action="store_true",
+                      help="per global skip pattern, the files whose title needs it (slow)")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     root = args.corpus
     if not root.is_dir():
@@ -270,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.train is not None and not 0 <= args.train < FOLDS:
         print(f"conformance: --train {args.train}: fold must be 0..{FOLDS - 1}", file=sys.stderr)
         return 2
+    if args.skip_usage:
+        for pat, files in sorted(skip_usage(load_corpus(root)), key=lambda pf: len(pf[1])):
+            folds = sorted({fold(n) for n in files})
+            print(f"{len(files):3d} files, folds {folds}: {pat}  {' '.join(files[:8])}")
+        return 0
     results = run(load_corpus(root))
     if args.cv:
         print(cv_table(results))

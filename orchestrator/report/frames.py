@@ -38,7 +38,7 @@ def parse_frame_line(line: str) -> Frame | None:
     """Parse one trace line into a Frame (None for non-frames and unreliable "? " frames)."""
     m = _FRAME_RE.match(line)
     if m:
-        if m.group(2):
+        if m.group(2) or line.rstrip().endswith("(unreliable)"):
             return None
         return Frame(
             func=m.group(3),
@@ -159,6 +159,8 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
                         _append(frames, m, skip)
                         pi += 1
                         break
+                if ln.rstrip().endswith("(unreliable)"):
+                    continue  # powerpc's mark for a guessed frame, like x86's "? "
                 for fr in F.FRAME_MATCHERS:
                     m = fr(ln)
                     if m:

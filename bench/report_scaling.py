@@ -1,5 +1,6 @@
 """`kto report` on hostile and huge logs: time on one 50 MB line of repeated KASAN headers
-(linear time), and peak memory on a ~200 MB log (streamed, so bounded).
+(linear time), and peak memory on ~200 MB logs (streamed, so bounded): the corpus repeated,
+and reports made of 4 KB lines.
 
     .venv/bin/python bench/report_scaling.py [CORPUS_DIR] [--line-mb N] [--log-mb N]
 
@@ -11,8 +12,6 @@ default sizes.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.report import parse  # noqa: E402
 from orchestrator.report.conformance import DEFAULT_CORPUS, load_corpus  # noqa: E402
 
 HEADER = "BUG: KASAN: slab-use-after-free in foo+0x1/0x2 "
@@ -58,6 +58,15 @@ def main() -> int:
             dt, rss, rc = run_report(log)
             rows.append(f"| one line of repeated KASAN headers | {size:.1f} | {dt:.2f} | {size / dt:.1f} | {rss:.0f} | {rc} |")
             print(rows[-1], flush=True)
+        for mb in sizes:  # the library path (pipeline, tests): parse() of the whole string
+            text = HEADER * (int(mb * 1e6) // len(HEADER))
+            t0 = time.perf_counter()
+            parse(text)
+            dt = time.perf_counter() - t0
+            rows.append(f"| parse() of one line of repeated KASAN headers | {len(text) / 1e6:.1f} | {dt:.2f} "
+                        f"| {len(text) / 1e6 / dt:.1f} | - | - |")
+            print(rows[-1], flush=True)
+            del text
         corpus = ("\n".join(c.log for c in load_corpus(args.corpus)) + "\n").encode()
         with log.open("wb") as f:
             for _ in range(int(args.log_mb * 1e6) // len(corpus) + 1):
@@ -65,6 +74,17 @@ def main() -> int:
         size = log.stat().st_size / 1e6
         dt, rss, rc = run_report(log)
         rows.append(f"| syzkaller corpus logs repeated | {size:.1f} | {dt:.2f} | {size / dt:.1f} | {rss:.0f} | {rc} |")
+        print(rows[-1], flush=True)
+        # Worst case for memory: every report is 1000 distinct lines of 4 KB.
+        with log.open("w") as f:
+            n = 0
+            while f.tell() < args.log_mb * 1e6:
+                f.write(f"[  1.0] WARNING: CPU: 0 PID: {n} at mm/foo.c:1 foo{n}+0x1/0x2\nCall Trace:\n")
+                f.writelines(f" bar{n}_{i}+0x1/0x2 " + "y" * 4000 + "\n" for i in range(1000))
+                n += 1
+        size = log.stat().st_size / 1e6
+        dt, rss, rc = run_report(log)
+        rows.append(f"| reports of 1000 lines of 4 KB | {size:.1f} | {dt:.2f} | {size / dt:.1f} | {rss:.0f} | {rc} |")
         print(rows[-1], flush=True)
     table = "\n".join(rows) + "\n"
     print(table, end="")

@@ -485,7 +485,9 @@ def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLin
         else:
             idx, body = ch.by_ctx(hctx, first, min(e + 1, stop))
     stripped = [h.stripped] + body
-    title, typ, frame, corrupted, reason, frames = _describe_cached(h.oops.header, tuple(stripped))
+    # Only small reports are cached: the cache must not hold on to megabytes of text.
+    describe_fn = _describe_cached if sum(map(len, stripped)) <= _CACHE_MAX_CHARS else _describe_cached.__wrapped__
+    title, typ, frame, corrupted, reason, frames = describe_fn(h.oops.header, tuple(stripped))
     if idx is None:
         n = min(limit, last) - h.line
     else:
@@ -505,6 +507,9 @@ def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLin
 
 
 _OOPS_BY_HEADER = {o.header: o for o in F.OOPSES}
+
+
+_CACHE_MAX_CHARS = 64 * 1024
 
 
 @lru_cache(maxsize=512)

@@ -195,8 +195,17 @@ def _match_oops(line: str) -> F.Oops | None:
 
 
 def _find_word(line: str, header: str, pos: int) -> int:
+    """First ``header`` in ``line`` from ``pos`` that is not the tail of a longer word.
+
+    Output glued onto a header ("executing program 1BUG: KASAN: ...") still counts, so an
+    uppercase header is only refused after an uppercase letter or "_" ("ODEBUG:", "DEBUG:",
+    "XFS_WARNING:"); a lowercase one after any letter, digit or "_"."""
+    upper = header[0].isupper()
     while pos >= 0:
-        if pos == 0 or not (line[pos - 1].isalnum() or line[pos - 1] == "_"):
+        if pos == 0:
+            return pos
+        ch = line[pos - 1]
+        if not (ch == "_" or (ch.isupper() if upper else ch.isalnum())):
             return pos
         pos = line.find(header, pos + 1)
     return -1

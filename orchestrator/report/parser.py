@@ -629,7 +629,9 @@ def _first_trace(lines: list[str]) -> tuple[int, int] | None:
     return None
 
 
-_EXECUTOR_RE = re.compile(r"syz-executor[0-9]+(?:(?:/|:)[0-9]+)?")
+# syz-executor5, syz-executor.5 and syz-executor5/123 name one program.
+_EXECUTOR_RE = re.compile(r"syz-executor\.?[0-9]+(?:(?:/|:)[0-9]+)?")
+_CPU_RE = re.compile(r"CPU#[0-9]+")
 _FUNC_OFF_RE = re.compile(r"([a-zA-Z0-9_.]+)\+0x[0-9a-f]+/0x[0-9a-f]+")
 _ADDR_RE = re.compile(r"(?<![A-Za-z0-9_])(?:0x[0-9a-f]+|(?=[0-9a-f]*[0-9])[0-9a-f]{6,})(?![A-Za-z0-9_])")
 _NUM_RE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?![0-9])|[0-9]{5,}(?![0-9A-Za-z_])")
@@ -638,6 +640,7 @@ _NUM_RE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?![0-9])|[0-9]{5,}(?![0-9A-Za-z_
 def normalize_title(title: str) -> str:
     """syzbot title conventions: no offsets, addresses or numbers that differ between runs."""
     title = _EXECUTOR_RE.sub("syz-executor", title)
+    title = _CPU_RE.sub("CPU", title)
     title = _FUNC_OFF_RE.sub(r"\1", title)
     title = _ADDR_RE.sub("ADDR", title)
     title = _NUM_RE.sub("NUM", title)

@@ -459,6 +459,7 @@ def iter_reports(stream, window: int = 8 << 20):
         base += drop
 
 
+_KASAN_RANGE = re.compile(r"KASAN: [a-z\- ]+ in range \[")
 _OOPS_LINE = re.compile(r"^(?:Oops(?:: | \[| -)|Internal error: Oops|invalid opcode:)")
 
 
@@ -467,6 +468,8 @@ def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
     # "invalid opcode: 0000 [#1]" line that belongs to the same report.
     if s.stripped.startswith("unreferenced object") and prev.stripped.startswith("BUG: memory leak"):
         return True  # kmemleak's object dump and backtrace belong to its BUG line
+    if _KASAN_RANGE.match(s.stripped) and prev.oops.header == "general protection fault":
+        return True  # KASAN's guess at the faulting shadow range, printed by the GPF handler
     return bool(_OOPS_LINE.match(s.stripped)) and prev.oops.header != s.oops.header
 
 

@@ -466,7 +466,7 @@ _OOPS_LINE = re.compile(r"^(?:Oops(?:: | \[| -)|Internal error: Oops|invalid opc
 def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
     # "BUG: unable to handle ..." / "kernel BUG at" are followed by an "Oops: [#1]" or
     # "invalid opcode: 0000 [#1]" line that belongs to the same report.
-    if s.stripped.startswith("unreferenced object") and prev.stripped.startswith("BUG: memory leak"):
+    if s.stripped.startswith("unreferenced object") and "BUG: memory leak" in prev.stripped:
         return True  # kmemleak's object dump and backtrace belong to its BUG line
     if _KASAN_RANGE.match(s.stripped) and prev.oops.header == "general protection fault":
         return True  # KASAN's guess at the faulting shadow range, printed by the GPF handler

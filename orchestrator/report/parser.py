@@ -468,8 +468,8 @@ def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
     # "invalid opcode: 0000 [#1]" line that belongs to the same report.
     if s.stripped.startswith("unreferenced object") and "BUG: memory leak" in prev.stripped:
         return True  # kmemleak's object dump and backtrace belong to its BUG line
-    if _KASAN_RANGE.match(s.stripped) and prev.oops.header == "general protection fault":
-        return True  # KASAN's guess at the faulting shadow range, printed by the GPF handler
+    if _KASAN_RANGE.match(s.stripped):
+        return True  # KASAN's guess at the faulting range, printed by the GPF/page fault handler
     return bool(_OOPS_LINE.match(s.stripped)) and prev.oops.header != s.oops.header
 
 

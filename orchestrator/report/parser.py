@@ -306,7 +306,8 @@ def _group(starts: list[_Start]) -> list[_Start]:
         prev = heads[i] if i >= 0 else None
         if prev is not None and s.oops.followup is not None and s.oops.followup.search(s.stripped):
             continue
-        if prev is not None and s.line - prev.line <= 12 and _is_oops_continuation(prev, s):
+        # arm64 prints ~20 lines of abort info between "Unable to handle" and "Internal error".
+        if prev is not None and s.line - prev.line <= 40 and _is_oops_continuation(prev, s):
             continue
         last_by_ctx[s.ctx] = len(heads)
         heads.append(s)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
 from itertools import compress, repeat
 from operator import eq
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from orchestrator.report import formats as F
@@ -498,9 +498,7 @@ def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLin
         else:
             idx, body = ch.by_ctx(hctx, first, min(e + 1, stop))
     stripped = [h.stripped] + body
-    # Only small reports are cached: the cache must not hold on to megabytes of text.
-    describe_fn = _describe_cached if sum(map(len, stripped)) <= _CACHE_MAX_CHARS else _describe_cached.__wrapped__
-    title, typ, frame, corrupted, reason, frames = describe_fn(h.oops.header, tuple(stripped))
+    title, typ, frame, corrupted, reason, frames = _describe_cached(h.oops.header, tuple(stripped))
     if idx is None:
         n = min(limit, last) - h.line
     else:
@@ -522,12 +520,36 @@ def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLin
 _OOPS_BY_HEADER = {o.header: o for o in F.OOPSES}
 
 
-_CACHE_MAX_CHARS = 64 * 1024
+class _DescribeCache:
+    """LRU of report descriptions bounded by the characters of the keys it holds (not by
+    entries: one entry can be a thousand 4 KiB lines), so memory stays bounded."""
+
+    def __init__(self, max_chars: int = 16 << 20):
+        self.max_chars, self.chars = max_chars, 0
+        self.entries: OrderedDict[tuple, tuple[int, tuple]] = OrderedDict()
+
+    def __call__(self, header: str, stripped: tuple[str, ...]):
+        key = (header, stripped)
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.entries.move_to_end(key)
+            return hit[1]
+        value = _describe_uncached(header, stripped)
+        size = sum(map(len, stripped))
+        if size <= self.max_chars // 4:
+            self.entries[key] = (size, value)
+            self.chars += size
+            while self.chars > self.max_chars:
+                _, (old, _) = self.entries.popitem(last=False)
+                self.chars -= old
+        return value
+
+    def cache_clear(self) -> None:
+        self.entries.clear()
+        self.chars = 0
 
 
-@lru_cache(maxsize=512)
-def _describe_cached(header: str, stripped: tuple[str, ...]):
-    # Identical reports (a WARN_ON hit in a loop) differ only in the stripped timestamps.
+def _describe_uncached(header: str, stripped: tuple[str, ...]):
     lines = list(stripped)
     title, typ, frame, corrupted, reason, trace = describe(_OOPS_BY_HEADER[header], "\n".join(lines), lines)
     frames = []
@@ -537,6 +559,10 @@ def _describe_cached(header: str, stripped: tuple[str, ...]):
             if fr is not None:
                 frames.append(fr)
     return title, typ, frame, corrupted, reason, tuple(frames)
+
+
+# Identical reports (a WARN_ON hit in a loop) differ only in the stripped timestamps.
+_describe_cached = _DescribeCache()
 
 
 def _line_of(text: str, pos: int) -> int:

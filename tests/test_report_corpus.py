@@ -96,3 +96,14 @@ def test_skip_usage_names_the_files_a_pattern_keeps_right(results):
     assert sum(1 for files in usage.values() if files) >= 1
     assert F.SKIP_RE.pattern == before  # restored
     assert [r.title for r in C.run([r.case for r in results[:40]])] == [r.title for r in results[:40]]
+
+
+def test_strict_cv_drops_patterns_only_the_held_out_fold_needs(results):
+    # 75 needs "dump_stack" (see above) and is the only file given: leaving out the patterns
+    # only its fold needs must cost it its exact title.
+    case = C.load_case(C.DEFAULT_CORPUS / "75")
+    table = C.strict_cv_table([case])
+    k = C.fold("75")
+    row = next(ln for ln in table.splitlines() if ln.startswith(f"| {k} |"))
+    assert row.endswith("| 0.0 |") and int(row.split("|")[3]) >= 1
+    assert C.run([case])[0].title_ok  # patterns restored afterwards

@@ -4,6 +4,7 @@
     python -m orchestrator.report.conformance --cv [CORPUS_DIR]
     python -m orchestrator.report.conformance --train K [CORPUS_DIR]
     python -m orchestrator.report.conformance --skip-usage [CORPUS_DIR]
+    python -m orchestrator.report.conformance --cv-strict [CORPUS_DIR]
 
 Prints a per-family table (files, exact title %, type %, corrupted %) and the mismatches.
 Mismatches we chose not to match are listed in KNOWN_MISMATCHES with the reason.
@@ -15,6 +16,8 @@ and mismatches that ``--train K`` prints (the other folds), then measure fold K 
 The corpus defaults to ``../shared/corpus/syzkaller-linux-reports`` next to the repository;
 ``KTO_REPORT_CORPUS`` overrides it.
 
+``--cv-strict`` makes the held-out figure honest for the global skip list: for fold K it
+leaves out every skip pattern that only files of fold K need.
 ``--skip-usage`` removes each global skip pattern in turn and lists the files whose exact
 title it keeps right (and their folds): an entry only one file needs is a smell unless it
 names a kernel family.
@@ -257,26 +260,50 @@ def cv_table(results: list[Result], folds: int = FOLDS) -> str:
     return "\n".join(rows)
 
 
-def skip_usage(cases: list[Case]) -> list[tuple[str, list[str]]]:
-    """(pattern, files that lose their exact title without it) per global skip pattern."""
+def _run_without(cases: list[Case], drop: set[str]) -> list[Result]:
+    """Results with the global skip patterns in ``drop`` left out (caches reset around it)."""
     from orchestrator.report import formats as F, frames, parser
 
-    def titles_ok() -> dict[str, bool]:
+    def reset(patterns) -> None:
+        F.SKIP_RE = re.compile("|".join(f"(?:{p})" for p in patterns))
         frames._skip_re.cache_clear()
         frames._SKIP_MEMO.clear()
         parser._describe_cached.cache_clear()
-        return {r.case.name: r.title_ok for r in run(cases)}
 
-    base, orig, out = titles_ok(), F.SKIP_FRAMES, []
     try:
-        for i, pat in enumerate(orig):
-            F.SKIP_RE = re.compile("|".join(f"(?:{p})" for p in orig[:i] + orig[i + 1:]))
-            now = titles_ok()
-            out.append((pat, [n for n, ok in now.items() if base[n] and not ok]))
+        reset([p for p in F.SKIP_FRAMES if p not in drop])
+        return run(cases)
     finally:
-        F.SKIP_RE = re.compile("|".join(f"(?:{p})" for p in orig))
-        titles_ok()
+        reset(F.SKIP_FRAMES)
+
+
+def skip_usage(cases: list[Case]) -> list[tuple[str, list[str]]]:
+    """(pattern, files that lose their exact title without it) per global skip pattern."""
+    from orchestrator.report import formats as F
+
+    base = {r.case.name: r.title_ok for r in run(cases)}
+    out = []
+    for pat in F.SKIP_FRAMES:
+        now = _run_without(cases, {pat})
+        out.append((pat, [r.case.name for r in now if base[r.case.name] and not r.title_ok]))
     return out
+
+
+def strict_cv_table(cases: list[Case], folds: int = FOLDS) -> str:
+    """Held-out gated exact titles per fold when every global skip pattern that only files of
+    that fold need is left out: the skip list as if it had been built without the fold."""
+    usage = skip_usage(cases)
+    rows = ["| held-out fold | gated files | skip patterns only this fold needs | held-out gated exact title % |",
+            "|---|---:|---:|---:|"]
+    tot_ok = tot_n = 0
+    for k in range(folds):
+        drop = {p for p, files in usage if files and all(fold(n, folds) == k for n in files)}
+        held = [c for c in cases if fold(c.name, folds) == k]
+        ok, n = gated_title_rate(_run_without(held, drop))
+        tot_ok, tot_n = tot_ok + ok, tot_n + n
+        rows.append(f"| {k} | {n} | {len(drop)} | {f'{100.0 * ok / n:.1f}' if n else '-'} |")
+    rows.append(f"| total | {tot_n} | | {f'{100.0 * tot_ok / tot_n:.1f}' if tot_n else '-'} |")
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"print the held-out exact-title agreement of each of {FOLDS} folds")
     mode.add_argument("--train", type=int, metavar="K",
                       help="print only the mismatches of the training folds for held-out fold K")
+    mode.add_argument("--cv-strict", action="store_true",
+                      help="held-out figures with the skip patterns only the held-out fold needs "
+                      "left out (slow)")
     mode.add_argument("--skip-usage", action="store_true",
                       help="per global skip pattern, the files whose title needs it (slow)")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
@@ -299,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.train is not None and not 0 <= args.train < FOLDS:
         print(f"conformance: --train {args.train}: fold must be 0..{FOLDS - 1}", file=sys.stderr)
         return 2
+    if args.cv_strict:
+        print(strict_cv_table(load_corpus(root)))
+        return 0
     if args.skip_usage:
         for pat, files in sorted(skip_usage(load_corpus(root)), key=lambda pf: len(pf[1])):
             folds = sorted({fold(n) for n in files})

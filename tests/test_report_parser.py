@@ -213,3 +213,64 @@ def test_benign_vmalloc_block_on_real_timestamped_console():
     assert start in benign
     assert any("Call Trace:" in lines[i] for i in benign), "trace lines not covered"
     assert parse(log) == []
+
+
+def test_header_glued_after_other_output_starts_a_report():
+    # Console output without a newline before the header (issue 12, point 6); ODEBUG:/DEBUG:
+    # are other words, not "BUG:".
+    log = ("executing program 1BUG: KASAN: use-after-free in foo+0x1/0x2\n"
+           "Read of size 8 at addr ffff888012345678 by task x/1\nCall Trace:\n foo+0x1/0x2\n")
+    assert [r.title for r in parse(log)] == ["KASAN: use-after-free Read in foo"]
+    assert parse("[    1.0] ODEBUG: free active (active state 0) object type: timer_list\n") == []
+    assert parse("[    1.0] PM: DEBUG: suspend entry\n") == []
+
+
+def test_replayed_header_is_not_a_new_report():
+    one = ("[    1.0] WARNING: CPU: 0 PID: 1 at mm/foo.c:12 bar+0x1/0x2\nCall Trace:\n bar+0x1/0x2\n"
+           "---[ end trace 0000000000000000 ]---\n")
+    log = one + "** replaying previous printk message **\n" + one
+    assert [r.title for r in parse(log)] == ["WARNING in bar"]
+
+
+def test_powerpc_unreliable_frame_is_not_blamed():
+    log = ("[  1.0] INFO: task syz:1 blocked for more than 143 seconds.\n[  1.0] Call Trace:\n"
+           "[  1.0] [c000000001bb3530] [c000000001bb35a0] __rela_dyn_start+0x308828/0x345288 (unreliable)\n"
+           "[  1.0] [c000000001bb3710] [c0000000000286fc] __switch_to+0x43c/0x6d0\n"
+           "[  1.0] [c000000001bb3a10] [c0000000005f8868] exit_aio+0x188/0x2a0\n")
+    assert [r.title for r in parse(log)] == ["INFO: task hung in exit_aio"]
+
+
+def test_stall_without_entry_point_is_corrupted():
+    log = ("[  1.0] INFO: rcu_sched self-detected stall on CPU\n[  1.0] Call Trace:\n"
+           "[  1.0]  <IRQ>\n[  1.0]  apic_timer_interrupt+0x1/0x2\n[  1.0]  </IRQ>\n"
+           "[  1.0]  foo+0x1/0x2\n[  1.0]  bar+0x1/0x2\n")
+    r = parse(log)[0]
+    assert r.title == "INFO: rcu detected stall in corrupted" and r.corrupted
+    log2 = log + "[  1.0]  __x64_sys_baz+0x1/0x2\n[  1.0]  do_syscall_64+0x1/0x2\n"
+    assert parse(log2)[0].title == "INFO: rcu detected stall in sys_baz"
+
+
+def test_kmemleak_object_stays_with_its_memory_leak_line():
+    log = ("[ 1.0] BUG: memory leak\n[ 1.0] unreferenced object 0xffff888109b7e700 (size 32):\n"
+           "[ 1.0]   comm \"syz\", pid 1, jiffies 4294944432 (age 13.120s)\n[ 1.0]   backtrace:\n"
+           "[ 1.0]     [<ffffffff81234567>] kmalloc_trace+0x1/0x2\n"
+           "[ 1.0]     [<ffffffff81234567>] kasprintf+0x1/0x2\n"
+           "[ 1.0]     [<ffffffff81234567>] foo_create+0x1/0x2\n")
+    reps = parse(log)
+    assert [(r.title, r.start_line) for r in reps] == [("memory leak in foo_create", 0)]
+
+
+def test_newer_warning_forms_and_zero_size_vmalloc():
+    tail = ("[ 1.0] RIP: 0010:{rip}+0x11c/0x1200\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n"
+            "[ 1.0]  {caller}+0xad/0xf0\n[ 1.0]  do_syscall_64+0xcd/0x250\n")
+    cases = [
+        ("WARNING: lib/refcount.c:25 at 0x0, CPU#1: syz.0.1/100", "refcount_warn_saturate", "bar_put",
+         "WARNING: refcount bug in bar_put"),
+        ("WARNING: net/core/dev.c:25 at dev_close_many+0x11c/0x1200, CPU#1: syz/1", "dev_close_many", "x",
+         "WARNING in dev_close_many"),
+        ("WARNING: CPU: 1 PID: 1 at mm/vmalloc.c:3243 __vmalloc_node_range_noprof+0x11c/0x1200",
+         "__vmalloc_node_range_noprof", "foo_ioctl", "WARNING: zero-size vmalloc in foo_ioctl"),
+    ]
+    for head, rip, caller, title in cases:
+        assert [r.title for r in parse(f"[ 1.0] {head}\n" + tail.format(rip=rip, caller=caller))] == [title]
+    assert parse("[ 1.0] WARNING: workqueue cpumask: online intersect > possible intersect\n") == []

@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from orchestrator.errors import KtoError
-from orchestrator.report.dedup import dedup, format_report
-from orchestrator.report.parser import parse
+from orchestrator.report.dedup import format_report
+from orchestrator.report.parser import Report, iter_reports
 
 
 def register(subparsers) -> None:
@@ -43,31 +44,48 @@ def run(args: argparse.Namespace) -> int:
     path: Path = args.log
     if not path.is_file():
         raise KtoError(f"report: no such log file: {path}")
-    try:
-        text = path.read_bytes().decode("utf-8", "replace")
-    except OSError as e:
-        raise KtoError(f"report: cannot read {path}: {e.strerror}")
-    reports = parse(text)
     if args.modules is not None and not args.modules.is_dir():
         raise KtoError(f"report: no such modules directory: {args.modules}")
+    try:
+        with path.open("rb") as f:
+            if args.build is None and args.vmlinux is None:
+                # Streamed: memory stays bounded however large the log is.
+                return _print(iter_reports(f), args.json)
+            reports = list(iter_reports(f))
+    except OSError as e:
+        raise KtoError(f"report: cannot read {path}: {e.strerror}")
     if args.build is not None:
         from orchestrator.report.symbolize import build_inputs, symbolize
 
         vmlinux, modules, prefix = build_inputs(args.build)
         symbolize(reports, vmlinux, args.modules or modules,
                   prefix if args.tool_prefix is None else args.tool_prefix, args.source_root)
-    elif args.vmlinux is not None:
+    else:
         from orchestrator.report.symbolize import symbolize
 
         symbolize(reports, args.vmlinux, args.modules, args.tool_prefix or "", args.source_root)
-    if args.json:
-        print(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
-    else:
-        for r in reports:
+    return _print(reports, args.json)
+
+
+def _print(reports: Iterable[Report], as_json: bool) -> int:
+    """Print reports as they come (JSON list or text plus a dedup summary); 1 if any."""
+    n = 0
+    counts: dict[str, int] = {}
+    if as_json:
+        print("[", end="")
+    for r in reports:
+        if as_json:
+            item = json.dumps(dataclasses.asdict(r), indent=2)
+            print(("," if n else "") + "\n  " + item.replace("\n", "\n  "), end="")
+        else:
             print(format_report(r))
             print()
-        groups = dedup(reports)
-        print(f"{len(reports)} report(s), {len(groups)} unique:")
-        for title, count, _ in groups:
+            counts[r.title] = counts.get(r.title, 0) + 1
+        n += 1
+    if as_json:
+        print("\n]" if n else "]")
+    else:
+        print(f"{n} report(s), {len(counts)} unique:")
+        for title, count in counts.items():
             print(f"  {count:4d}  {title}")
-    return 1 if reports else 0
+    return 1 if n else 0

@@ -86,7 +86,8 @@ IRQ_SKIP = c(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq|handle_except
 # "[<ffffffff81>] func+0x..", arm32 "[<c0>] (func) from [<c0>] (caller)".
 FRAME_RES = (
     c(r"^ *(?:{{PC}} ){0,2}{{FUNC}}"),
-    c(r"^ *\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\)"),
+    # (symbolized arm32 logs add " file.c:123" inside the parentheses)
+    c(r"^ *\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: [^)]*)?\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)[a-zA-Z0-9_.]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: [^)]*)?\)"),
 )
 
 # A new stack section starts: stop parsing the current one.
@@ -105,6 +106,7 @@ STACK_START_RES = (
     c(r"stack backtrace:"),
     c(r"^ *Backtrace:"),
     c(r"NMI backtrace for cpu"),
+    c(r"^kfence-#[0-9]+"),
 )
 
 STACK_START_ANY = re.compile("|".join(f"(?:{r.pattern})" for r in STACK_START_RES), re.M)
@@ -132,32 +134,54 @@ SKIP_FRAMES = (
     "^mutex_", "^__mutex_", "^rt_mutex_", "owner_on_cpu", "osq_lock", "osq_unlock",
     r"atomic(64)?_(dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)",
     r"(set|clear|change|test)_bit", "__wake_up", "^memcpy", "^memcmp", "^memset", "^memchr",
-    "^memmove", "^skb_put", "^kstrdup", r"^str(n?cpy|n?cmp|n?cat|nlen|dup|len|lcpy|chr|rchr|scpy)$",
-    "_copy_from_user", "_copy_to_user", "copy_user_enhanced_fast_string", "copy_user_generic",
-    "_copy_from_iter", "copy_from_kernel_nofault", "^kfree$", "kfree_skb", "kfree_rcu",
-    "refcount_", "^__list_(add|del)_valid", "^list_del", "__rcu_read_(lock|unlock)",
-    "debug_lockdep_rcu_enabled", "^check_preemption_disabled", "^__this_cpu_preempt_check",
-    "fault_in_pages", "__might_sleep", "__might_resched", "^___might_sleep", "^__schedule_bug",
-    "trace_hardirqs", "^preempt_count_", "^rcu_lockdep_current_cpu_online",
-    "^lockdep_rcu_suspicious", "^_?raw_", "^do_raw_", "^print_", "^___slab_alloc", "^__slab_",
-    "^ubsan_", "^__ubsan", "^handle_overflow", "^check_copy_size", "^__check_object_size",
-    "^usercopy_", "^copy_overflow", "^__copy_overflow", "^kobject_put", "^kobject_release",
-    "^kref_put", "^__kref_put", "^debug_check_no", "^report_", "^kfence_", "^__kfence_",
+    "^skb_put", "_copy_from_user", "_copy_to_user", "copy_user_enhanced_fast_string",
+    "copy_user_generic", "rep_movs_alternative", "_copy_from_iter", "copy_from_kernel_nofault",
+    "kfree_skb", "kfree_rcu", "refcount_", "^__list_", "^list_(?:add|del)",
+    "__rcu_read_(lock|unlock)", "debug_lockdep_rcu_enabled", "^check_preemption_disabled",
+    "^__this_cpu_preempt_check", "fault_in_pages", "__might_sleep", "__might_resched",
+    "^___might_sleep", "^__schedule_bug", "trace_hardirqs", "^preempt_count_",
+    "^rcu_lockdep_current_cpu_online", "^lockdep_rcu_suspicious", "^_?raw_", "^do_raw_",
+    "^print_", "^___slab_alloc", "^__slab_", "^ubsan_", "^__ubsan", "^handle_overflow",
+    "^check_copy_size", "^__check_object_size", "^usercopy_", "^copy_overflow",
+    "^__copy_overflow", "^debug_check_no", "^report_", "^kfence_", "^__kfence_",
     "^arch_local_irq", "^native_irq", "^queued_(spin|read|write)_lock", "^__pv_queued",
-    "^pv_queued", "^stack_trace_", "^arch_stack_walk", "^__stack_chk",
-    "queue_work", "^__list_", "^strn?str$", "^crc", "hex_dump", "^rhashtable_lookup",
-    "^finish_wait$", "^prepare_to_wait", "^usb_kill_urb$", "^kobject_", "^sysfs_remove",
-    r"^device_(?:del|destroy|unregister|remove_file)$", "^tty_unregister_device$",
-    "^kthread_stop$", "^hwrng_unregister$",
-    "^ref_tracker", "^ida_free$", "fortify_", "^cleanup_srcu_struct$", "^drop_nlink$",
-    "^kvfree$", "^devres_release_all$", "^device_release$", "^dpm_sysfs_remove$",
-    "^i2c_del_adapter$", "^rollback_registered_many$", "^unregister_netdevice_many",
-    "^rb_(?:erase|first|next|prev|insert)", "^klist_next$", "^__x86_indirect_thunk", "^__memmove$",
-    "^__hwasan", "^__unregister_client$", "^device_for_each_child", "^__raw_(?:read|write)", r"^logic_(?:in|out)","^__memcpy", "^__memset",
+    "^pv_queued", "^stack_trace_", "^arch_stack_walk", "^__stack_chk", "queue_work", "^crc",
+    "hex_dump", "fortify_", "^ref_tracker", "^__x86_indirect_thunk", "^__hwasan",
+    "^__raw_(?:read|write)", r"^logic_(?:in|out)",
+    # Library families: the caller, not the helper, is the bug.
+    r"^_*mem(?:cpy|move|set|cmp|chr|scan|dup)",  # lib/string.c and arch memory ops
+    r"^_*str(?:n?cpy|n?cmp|n?casecmp|n?cat|l?cat|nlen|len|lcpy|scpy|chr|rchr|nchr|n?str|sep|spn"
+    r"|cspn|pbrk|dup|ndup)",
+    r"^k(?:str|mem)n?dup",
+    # lib/vsprintf.c and seq_file printing: the format string comes from the caller.
+    r"^(?:v?sn?printf|v?scnprintf|vsprintf|bstr_printf|format_decode|string|string_nocheck"
+    r"|hex_string|widen_string|pointer|number|restricted_pointer|dentry_name|bdev_name"
+    r"|ip[46]?_(?:addr_)?string|k?v?asprintf|seq_v?printf|seq_puts|seq_putc)$",
+    r"^_*(?:get|put)_user(?:_nocheck)?(?:_[0-9]+)?$",  # uaccess accessors
+    r"^strn(?:cpy|len)_from_user$|^_*(?:clear|copy_in)_user",
+    # Driver-model object lifetime: kobject/kref/klist/sysfs/devres/PM teardown.
+    "kobject_", "kref_put", "^klist_", "^sysfs_remove", "^devres_release", "^dpm_sysfs_remove",
+    r"^_*(?:put_device|device_(?:del|destroy|unregister|release|remove|for_each_child|links_))",
+    # usb_kill_urb, usb_kill_anchored_urbs and the synchronous message helpers submit or
+    # wait for URBs on behalf of the driver that called them.
+    r"^usb_kill_|^usb_(?:start_wait_urb|control_msg|bulk_msg|interrupt_msg)$",
+    # Core data structures of lib/: rbtree, xarray/IDR/IDA, rhashtable.
+    r"^_*rb_(?:insert|erase|first|last|next|prev|replace|link)",
+    r"^_*xa_|^xas_|^ida_(?:alloc|free|destroy)|^idr_(?:alloc|remove|find|destroy|get_next)",
+    "^_*rhashtable_|^rht_",
+    # dcache/inode reference and link counts dropped on behalf of the caller.
+    r"^_*(?:dput|dentry_kill)$", r"^(?:drop|clear|inc|set)_nlink$",
+    r"^(?:kv|v|k)free(?:_sensitive)?$", "^cleanup_srcu_struct",
+    # Wait queues and kthread/workqueue/timer synchronisation: callers wait for their work.
+    r"^(?:prepare_to_wait|finish_wait|__wake_up)",
+    r"^kthread_(?:stop|park)",
     r"^(?:lock_timer_base|__try_to_del_timer_sync|__timer_delete_sync|timer_delete_sync"
     r"|del_timer(?:_sync)?|__mod_timer|mod_timer|try_to_grab_pending|__cancel_work_timer"
     r"|__cancel_work|cancel_work_sync|cancel_delayed_work_sync|__flush_work|flush_work"
     r"|sk_stop_timer(?:_sync)?|sk_reset_timer|complete)$",
+    # Subsystem unregistration helpers that run the caller's teardown.
+    r"^(?:tty_unregister_device|hwrng_unregister|i2c_del_adapter|__unregister_client"
+    r"|rollback_registered_many|unregister_netdevice_many)",
     # Fault/exception plumbing between the faulting instruction and its function.
     r"^(?:__do_kernel_fault|do_tag_check_fault|do_mem_abort|do_bad_area|do_translation_fault"
     r"|do_page_fault|__do_page_fault|page_fault|exc_page_fault|asm_exc_page_fault"
@@ -217,7 +241,18 @@ def kasan_stack(*skip: str) -> StackFmt:
     return StackFmt(
         parts=(c(r"BUG: (?:KASAN|KFENCE): [a-z\- ]+ in {{FUNC}}"), CALL_TRACE, PARSE_STACK),
         parts2=(CALL_TRACE, PARSE_STACK),
-        skip=("slab_", "kfree", "vunmap", "vfree") + skip,
+        # arm64 tag-check/fault entry frames sit between the access and its function.
+        skip=("slab_", "kfree", "vunmap", "vfree", r"^el1h?_", "mem_abort", "tag_check",
+              "kernel_fault") + skip,
+    )
+
+
+def kfence_stack(*skip: str) -> StackFmt:
+    # KFENCE prints the stack right after the title (no "Call Trace:").
+    return StackFmt(
+        parts=(c(r"BUG: KFENCE: [a-z\- ]+ in {{FUNC}}"), PARSE_STACK),
+        parts2=(CALL_TRACE, PARSE_STACK),
+        skip=kasan_stack().skip + ("kfence",) + skip,
     )
 
 
@@ -225,7 +260,9 @@ def warning_stack(*skip: str) -> StackFmt:
     # Newer kernels trap on WARN and the stack of interest starts at RIP/pc; older ones
     # print the stack from __warn onwards.
     return StackFmt(
-        parts=(c(r"(?:RIP: (?:[0-9]+:)?|NIP:? |pc : |epc : )(?:{{PC}} +)?{{FUNC}}"), PARSE_STACK),
+        # powerpc prints the trapping function as "--- interrupt: 700 at FUNC" in the trace.
+        parts=(c(r"(?:RIP: (?:[0-9]+:)?|NIP:? |pc : |epc : |--- interrupt: [0-9a-f]+ at )(?:{{PC}} +)?{{FUNC}}"),
+               PARSE_STACK),
         parts2=(CALL_TRACE, PARSE_STACK),
         skip=skip,
     )
@@ -255,13 +292,27 @@ LOCKDEP_STACK = StackFmt(
 
 
 AT_FUNC = c(r"at: (?:{{PC}} +)?{{FUNC}}")
+KMSAN_INFOLEAK_SKIP = (r"copy_to_user", r"copyout", r"_?copy_to_iter", r"copy_page_to_iter",
+                       r"^instrument_", r"^_?copy_mc_to", r"^simple_read_from_buffer$", r"^iterate_",
+                       r"^seq_read", r"^copy_fpstate_to_sigframe")
+# kmemleak backtraces start in the allocator: skip allocation wrappers of every kind
+# (slab, vmalloc, percpu, IDR, string duplication and printf-allocating helpers).
+LEAK_SKIP = ("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc",
+             "kmalloc", "kzalloc", "kcalloc", "kstrdup", "kmemdup", "strndup", "memdup", "__kmalloc",
+             "kmem_cache", "new_", "create_object", r"k?v?asprintf", r"^idr_get", r"^idr_alloc",
+             r"^pcpu_create", r"^pcpu_alloc", r"alloc_percpu", "krealloc", r"^__do_kmalloc",
+             r"^kvmalloc", r"^kvzalloc", r"^vmalloc", r"^vzalloc", r"^__vmalloc")
 LOCKDEP_SKIP = ("lock_acquire", "lock_release", "lock_class", "lockdep", "mark_lock",
                 "__lock_acquire", "validate_chain", "check_prev", "check_irq_usage")
 
 
 def lockdep_formats(prefix: str) -> tuple[Format, ...]:
     """Lockdep banners (WARNING: in new kernels, INFO: in old ones) blame the lock site."""
-    at2 = StackFmt(parts=(AT_FUNC, AT_FUNC, PARSE_STACK), skip=LOCKDEP_SKIP)
+    # A workqueue flush/drain/destroy or the worker itself is where the cycle closes, not
+    # the code that caused it.
+    at2 = StackFmt(parts=(AT_FUNC, AT_FUNC, PARSE_STACK), skip=LOCKDEP_SKIP + (
+        "process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue",
+        r"^(?:worker_thread|_*flush_work|start_flush_work|touch_wq_lockdep_map|touch_work_lockdep_map)$"))
     return (
         Format(c(prefix + r": possible circular locking dependency detected"), "possible deadlock in {0}",
                at2, report=c(r"possible circular locking dependency detected(?:.*\n)+?.*is trying to acquire lock"),
@@ -318,13 +369,17 @@ OOPSES: tuple[Oops, ...] = (
             # Old/truncated reports without the access line: keep the raw header.
             Format(c(r"BUG: KASAN: (.*)"), "KASAN: {0}", corrupted=True),
             Format(c(r"BUG: KFENCE: (use-after-free|out-of-bounds) ([a-z\-]+) in {{FUNC}}"),
-                   "KFENCE: {0} {1} in {3}", kasan_stack("kfence")),
+                   "KFENCE: {0} {1} in {3}", kfence_stack()),
             Format(c(r"BUG: KFENCE: (memory corruption|invalid free|invalid (?:read|write)) in {{FUNC}}"),
-                   "KFENCE: {0} in {2}", kasan_stack("kfence")),
+                   "KFENCE: {0} in {2}", kfence_stack()),
             Format(c(r"BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"))),
+            # KMSAN prints the stack right after the title (no "Call Trace:"), then "Uninit
+            # was stored/created at" sections; infoleaks blame the caller of the copy-out.
+            Format(c(r"BUG: KMSAN: (kernel-infoleak(?:-after-free)?) in {{FUNC}}"), "KMSAN: {0} in {2}",
+                   StackFmt(parts=(PARSE_STACK,), parts2=(CALL_TRACE, PARSE_STACK), skip=KMSAN_INFOLEAK_SKIP)),
             Format(c(r"BUG: KMSAN: ([a-z\-]+) in {{FUNC}}"), "KMSAN: {0} in {2}",
-                   StackFmt(parts=(CALL_TRACE, PARSE_STACK))),
+                   StackFmt(parts=(PARSE_STACK,), parts2=(CALL_TRACE, PARSE_STACK))),
             Format(c(r"BUG: KCSAN: data-race in {{FUNC}}[^ ]* / {{FUNC}}"),
                    "KCSAN: data-race in {0} / {1}", no_stack=True, type="KCSAN-DATARACE"),
             Format(c(r"BUG: KCSAN: assert: race in {{FUNC}}"), "KCSAN: assert: race in {0}",
@@ -359,7 +414,11 @@ OOPSES: tuple[Oops, ...] = (
                    "BUG: unable to handle kernel paging request in {0}", fault_stack(),
                    type="MEMORY_SAFETY_BUG"),
             Format(c(r"BUG: ((?:spinlock|rwlock) (?:lockup suspected|already unlocked|recursion|bad magic|cpu recursion|wrong owner|wrong CPU|trylock failure on UP))"),
-                   "BUG: {0} in {1}", CALL_STACK, type="LOCKDEP"),
+                   "BUG: {0} in {1}",
+                   StackFmt(parts=(CALL_TRACE, PARSE_STACK),
+                            skip=("spin_", "do_raw_", r"^_?raw_", "spin_bug", "spin_dump", r"rwlock",
+                                  r"(?:^|_)(?:read|write)_(?:un)?lock")),
+                   type="LOCKDEP"),
             Format(c(r"BUG: soft lockup"), "BUG: soft lockup in {0}",
                    StackFmt(parts=(RIP_FRAME, CALL_TRACE, PARSE_STACK), parts2=(CALL_TRACE, PARSE_STACK),
                             skip=STALL_STACK.skip, extractor="stall"), type="HANG"),
@@ -387,7 +446,14 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"BUG: workqueue lockup"), "BUG: workqueue lockup", no_stack=True, type="UNKNOWN"),
             Format(c(r"BUG: workqueue leaked lock or atomic"),
                    "BUG: workqueue leaked lock or atomic in {0}",
-                   StackFmt(parts=(c(r".*last function: {{FUNC}}"),)), no_stack=True, type="UNKNOWN"),
+                   StackFmt(parts=(c(r".*last function: ([a-zA-Z0-9_]+)"),)), no_stack=True, type="UNKNOWN"),
+            # With page_owner the allocation stack names the page's owner.
+            Format(c(r"BUG: Bad page state"), "BUG: Bad page state in {0}",
+                   StackFmt(parts=(c(r"page last allocated"), PARSE_STACK),
+                            skip=(r"^(?:post_alloc_hook|prep_new_page|get_page_from_freelist|_*alloc_pages"
+                                  r"|alloc_page|_*folio_alloc|filemap_alloc_folio|__filemap_get_folio"
+                                  r"|pagecache_get_page|__page_cache_alloc|page_cache_ra|_*get_free_page)",)),
+                   report=c(r"page last allocated"), type="UNKNOWN"),
             Format(c(r"BUG: Bad page state"), "BUG: Bad page state in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("page", "folio", "free_", "put_", "release_", "pcp", "pages", "bad_")),
                    type="UNKNOWN"),
@@ -398,16 +464,17 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"BUG: Dentry .* still in use \([0-9]+\) \[(unmount) of"), "BUG: Dentry still in use in {0}", no_stack=True, type="UNKNOWN"),
             Format(c(r"BUG: Dentry .* still in use"), "BUG: Dentry still in use in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("umount_check", "d_walk", "shrink_dcache_for_umount", "do_one_tree", "generic_shutdown_super", "kill_", "deactivate_")), type="UNKNOWN"),
+            # Runaway recursion: the top frames are the loop, the entry point names it.
             Format(c(r"BUG: (?:TASK )?stack guard page was hit at"), "BUG: stack guard page was hit in {0}",
-                   fault_stack(), type="UNKNOWN"),
+                   StackFmt(parts=(RIP_FRAME, CALL_TRACE, PARSE_STACK), extractor="stall"), type="UNKNOWN"),
             Format(c(r"BUG: bad usercopy in"), "BUG: bad usercopy in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usercopy", "__check")), type="BUG"),
             Format(c(r"BUG: memory leak"), "memory leak in {0}",
                    StackFmt(parts=(c(r"backtrace(?: \(crc [0-9a-f]+\))?:"), PARSE_STACK),
-                            skip=("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc", "kmalloc", "kzalloc", "kcalloc", "kstrdup", "kmemdup", "strndup", "memdup", "__kmalloc", "kmem_cache", "new_", "create_object")),
+                            skip=LEAK_SKIP),
                    type="LEAK"),
             *lockdep_misc("BUG"),
-            Format(c(r"BUG: KFENCE: .*"), "KFENCE: {0}", kasan_stack("kfence")),
+            Format(c(r"BUG: KFENCE: .*"), "KFENCE: {0}", kfence_stack()),
             Format(c(r"BUG: (.*?)(?: in |$)"), "BUG: {0}", corrupted=True),
         ),
         suppressions=(
@@ -418,20 +485,24 @@ OOPSES: tuple[Oops, ...] = (
     Oops(
         "WARNING:",
         (
-            Format(c(r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check)"),
+            # WARN_ON_ONCE(!size) in __vmalloc_node_range: the caller asked for 0 bytes.
+            Format(c(r"WARNING: .*mm/vmalloc\.c:[0-9]+ (?:at )?(?:{{PC}} )?__vmalloc_node_range"),
+                   "WARNING: zero-size vmalloc in {0}",
+                   warning_stack("vmalloc", "vzalloc", "kvmalloc", "kvzalloc", "__vmalloc")),
+            Format(c(r"WARNING: (?:.*lib/debugobjects\.c.* (?:debug_print|debug_check)|\S*lib/debugobjects\.c:[0-9]+ at 0x[0-9a-f]+\b)"),
                    "WARNING: ODEBUG bug in {0}",
                    warning_stack("debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "vunmap", "vfree", "__free_", "debug_check", "kobject_")),
-            Format(c(r"WARNING: .*mm/usercopy\.c.* usercopy_warn"), "WARNING: bad usercopy in {0}",
+            Format(c(r"WARNING: (?:.*mm/usercopy\.c.* usercopy_warn|\S*mm/usercopy\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: bad usercopy in {0}",
                    warning_stack("usercopy", "__check")),
-            Format(c(r"WARNING: .*lib/kobject\.c.* kobject_"), "WARNING: kobject bug in {0}",
+            Format(c(r"WARNING: (?:.*lib/kobject\.c.* kobject_|\S*lib/kobject\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: kobject bug in {0}",
                    warning_stack("kobject_")),
-            Format(c(r"WARNING: .*fs/proc/generic\.c.* proc_register"),
+            Format(c(r"WARNING: (?:.*fs/proc/generic\.c.* proc_register|\S*fs/proc/generic\.c:[0-9]+ at 0x[0-9a-f]+\b)"),
                    "WARNING: proc registration bug in {0}", warning_stack("proc_")),
-            Format(c(r"WARNING: .*lib/refcount\.c.* refcount_"), "WARNING: refcount bug in {0}",
+            Format(c(r"WARNING: (?:.*lib/refcount\.c.* refcount_|\S*lib/refcount\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: refcount bug in {0}",
                    warning_stack("refcount", "kobject_"), type="REFCOUNT_WARNING"),
-            Format(c(r"WARNING: .*kernel/locking/lockdep\.c.*lock_"), "WARNING: locking bug in {0}",
-                   warning_stack("lockdep_", "lock_", "__lock", "spin_", "mark_")),
-            Format(c(r"WARNING: .*mm/(?:slab|slub|slab_common|util)\.c.* (?:__kmalloc|kmalloc|kmem_cache_alloc|kvmalloc|__kvmalloc|krealloc)"),
+            Format(c(r"WARNING: (?:.*kernel/locking/lockdep\.c.*lock_|\S*kernel/locking/lockdep\.c:[0-9]+ at 0x[0-9a-f]+\b)"), "WARNING: locking bug in {0}",
+                   warning_stack("lockdep_", "lock_", "__lock", "spin_", "mark_", "release_sock")),
+            Format(c(r"WARNING: (?:.*mm/(?:slab|slub|slab_common|util)\.c.* _*(?:do_)?(?:k?v?(?:m|z|c|re)alloc|kmem_cache_alloc)|\S*mm/(?:slab|slub|slab_common|util)\.c:[0-9]+ at 0x[0-9a-f]+\b)"),
                    "WARNING: kmalloc bug in {0}",
                    warning_stack("kmalloc", "krealloc", "slab", "kmem", "kvmalloc", "alloc_pages", "kmemdup", "memdup")),
             Format(c(r"WARNING: .* at {{SRC}} (?:{{PC}} )?usb_submit_urb"),
@@ -440,6 +511,8 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"WARNING: .* at {{SRC}} {{FUNC}}"), "WARNING in {2}", warning_stack()),
             Format(c(r"WARNING: .* at {{SRC}} (?:{{PC}} )?{{FUNC}}"), "WARNING in {2}", warning_stack()),
             Format(c(r"WARNING: .* at {{SRC}}"), "WARNING in {1}", warning_stack()),
+            # Newer kernels: "WARNING: file.c:12 at func+0x1/0x2, CPU#0: comm/1" (or "at 0x0").
+            Format(c(r"WARNING: {{SRC}} at "), "WARNING in {1}", warning_stack()),
             Format(c(r"WARNING: .*\n.*\n\s*(?:CPU:|Modules linked)"), "WARNING in {0}", warning_stack(), corrupted=False),
             *lockdep_formats("WARNING"),
             Format(c(r"WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}",
@@ -462,6 +535,16 @@ OOPSES: tuple[Oops, ...] = (
             c(r"Spectre V2 : WARNING"),
             c(r"\(loop[0-9]+\): WARNING:"),  # fs messages about corrupted images
             c(r"XFS \(.*\): WARNING"),
+            # Boot/runtime notices printed with a "WARNING:" prefix that are not WARN()s.
+            c(r"WARNING: workqueue cpumask: online intersect > possible intersect"),
+            c(r"WARNING: [Tt]he mand mount option"),
+            c(r"WARNING: Unsupported flag value\(s\) of 0x[0-9a-f]+ in DT_FLAGS_1"),
+            c(r"WARNING: Unprivileged eBPF is enabled"),
+            c(r"WARNING: fbcon: Driver '.*' missed to adjust virtual screen size"),
+            c(r"WARNING: See https.* for mitigation options"),
+            c(r"WARNING: kernel not compiled with CPU_SRSO"),
+            c(r"EXT4-[Ff][Ss](?: \(.*\))?:.*WARNING"),
+            c(r"(?i)warning: .* uses wireless extensions"),
         ),
         type="WARNING",
     ),
@@ -477,7 +560,7 @@ OOPSES: tuple[Oops, ...] = (
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("stack", "lock", "IRQ")), type="UNKNOWN"),
             Format(c(r"INFO: suspicious RCU usage"), "INFO: suspicious RCU usage in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("rcu", "kmem_cache")), type="UNKNOWN"),
-            Format(c(r"INFO: task .* blocked for more than [0-9]+ seconds"), "INFO: task hung in {0}",
+            Format(c(r"INFO: task .* blocked (?:in I/O wait )?for more than [0-9]+ seconds"), "INFO: task hung in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), extractor="hang"), type="HANG"),
             Format(c(r"INFO: task .* can't die for more than [0-9]+ seconds"), "INFO: task can't die in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("schedule", "_lock", "wait", "completion")), type="HANG"),
@@ -536,24 +619,31 @@ OOPSES: tuple[Oops, ...] = (
             Format(c(r"Kernel panic - not syncing: Fatal exception"), "kernel panic: Fatal exception", corrupted=True, no_stack=True),
             Format(c(r"Kernel panic - not syncing: panic_on_warn set"), "kernel panic: panic_on_warn set", corrupted=True, no_stack=True),
             Format(c(r"Kernel panic - not syncing: hung_task: blocked tasks"), "kernel panic: hung_task: blocked tasks", corrupted=True, no_stack=True),
+            # No symbol for the return address: the stack names the function.
+            Format(c(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: (?:0x)?[0-9a-f]{6,}\b"),
+                   "kernel panic: stack is corrupted in {0}",
+                   StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("stack_chk",))),
             Format(c(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: {{FUNC}}"),
                    "kernel panic: stack is corrupted in {0}", no_stack=True),
             Format(c(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([a-zA-Z0-9_]+)"),
                    "kernel panic: stack is corrupted in {0}", no_stack=True),
             Format(c(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
                    "kernel panic: corrupted stack end in {0}",
-                   StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("schedule", "retint_kernel"))),
-            Format(c(r"Kernel panic - not syncing: kernel stack overflow"), "kernel stack overflow in {0}", CALL_STACK),
+                   StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("schedule", "retint_kernel"), extractor="stall")),
+            Format(c(r"Kernel panic - not syncing: kernel stack overflow"), "kernel stack overflow in {0}",
+                   StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("bad_stack",), extractor="stall")),
             Format(c(r"Kernel panic - not syncing: (.*)"), "kernel panic: {0}", no_stack=True),
         ),
         followup=c(r"Kernel panic - not syncing: .*(?:panic_on_warn set|Fatal exception|hung_task: blocked tasks|Attempted to kill init|softlockup|hard LOCKUP|RCU Stall|panic_on_oops|Oops|Fatal)"),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "PANIC: double fault",
         (Format(c(r"PANIC: double fault"), "PANIC: double fault in {0}",
                 StackFmt(parts=(RIP_FRAME,))),),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "kernel BUG",
@@ -562,7 +652,8 @@ OOPSES: tuple[Oops, ...] = (
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK), skip=("usercopy", "__check")), type="BUG"),
             Format(c(r"kernel BUG at lib/list_debug\.c"), "BUG: corrupted list in {0}",
                    StackFmt(parts=(CALL_TRACE, PARSE_STACK)), type="BUG"),
-            Format(c(r"kernel BUG at (?:.*)"), "kernel BUG in {0}", fault_stack(), type="BUG"),
+            # skb_over_panic & co: the skb helper that checked is not the bug.
+            Format(c(r"kernel BUG at (?:.*)"), "kernel BUG in {0}", fault_stack("skb_"), type="BUG"),
         ),
         type="BUG",
     ),
@@ -587,9 +678,16 @@ OOPSES: tuple[Oops, ...] = (
         type="DoS",
     ),
     Oops(
+        "int3: ",  # x86 breakpoint trap in the kernel (e.g. a stray INT3 from text patching)
+        (Format(c(r"int3: [0-9a-f]+ \[#[0-9]+\]"), "int3 in {0}", StackFmt(parts=(RIP_FRAME,))),),
+        suppressions=(c(r"traps: .* int3"),),
+        type="DoS",
+    ),
+    Oops(
         "invalid opcode:",
         (Format(c(r"invalid opcode: "), "invalid opcode in {0}", StackFmt(parts=(RIP_FRAME,))),),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "UBSAN:",
@@ -627,12 +725,13 @@ OOPSES: tuple[Oops, ...] = (
         "Internal error:",
         (Format(c(r"Internal error:"), "Internal error in {0}", fault_stack()),),
         type="DoS",
+        interrupts=False,  # printed inside or after another report: never ends it
     ),
     Oops(
         "unreferenced object",
         (Format(c(r"unreferenced object {{ADDR}} \(size ([0-9]+)\):"), "memory leak in {1}",
                 StackFmt(parts=(c(r"backtrace(?: \(crc [0-9a-f]+\))?:"), PARSE_STACK),
-                         skip=("kmemleak", "mmap_region", "vm_area_alloc", "vm_area_dup", "__alloc", "alloc_", "_alloc", "kmalloc", "kzalloc", "kcalloc", "kstrdup", "kmemdup", "strndup", "memdup", "__kmalloc", "kmem_cache", "new_", "create_object")),
+                         skip=LEAK_SKIP),
                 type="LEAK"),),
         type="LEAK",
     ),
@@ -641,6 +740,12 @@ OOPSES: tuple[Oops, ...] = (
         (Format(c(r"^Oops: .*\n(?:.*\n)*?.*(?:RIP|pc |PC is at|epc |NIP)"), "Oops in {0}", fault_stack()),
          Format(c(r"^Oops(?:: | \[| -)"), "Oops in {0}", fault_stack())),
         anchored=True,
+        type="DoS",
+    ),
+    Oops(
+        "VFS: Busy inodes after unmount",
+        (Format(c(r"VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)",
+                no_stack=True),),
         type="DoS",
     ),
     Oops(

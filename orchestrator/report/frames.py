@@ -31,14 +31,14 @@ _FRAME_RE = re.compile(
 _INLINE_RE = re.compile(r"^\s*(?:\[[0-9a-f]{8,}\]\s+)?(?:\[<?[0-9a-f]+>?\]\s+)?([A-Za-z0-9_.]+) ([^\s]+:\d+) \[inline\]")
 _PC_ONLY_RE = re.compile(r"^\s*\[<(?:0x)?([0-9a-f]{8,})>\]\s*(?:0x[0-9a-f]+)?\s*$")
 # arm32: "[<c0>] (func) from [<c0>] (caller)"
-_ARM_RE = re.compile(r"^\s*\[<?(?:0x)?([0-9a-f]+)>?\] \(([A-Za-z0-9_.]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?\)")
+_ARM_RE = re.compile(r"^\s*\[<?(?:0x)?([0-9a-f]+)>?\] \(([A-Za-z0-9_.]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?(?: ([^\s)]+:\d+))?[^)]*\)")
 
 
 def parse_frame_line(line: str) -> Frame | None:
     """Parse one trace line into a Frame (None for non-frames and unreliable "? " frames)."""
     m = _FRAME_RE.match(line)
     if m:
-        if m.group(2):
+        if m.group(2) or line.rstrip().endswith("(unreliable)"):
             return None
         return Frame(
             func=m.group(3),
@@ -54,7 +54,8 @@ def parse_frame_line(line: str) -> Frame | None:
     m = _ARM_RE.match(line)
     if m:
         return Frame(func=m.group(2), offset=int(m.group(3), 16) if m.group(3) else None,
-                     size=int(m.group(4), 16) if m.group(4) else None, addr=int(m.group(1), 16))
+                     size=int(m.group(4), 16) if m.group(4) else None, addr=int(m.group(1), 16),
+                     source=m.group(5))
     m = _PC_ONLY_RE.match(line)
     if m:
         return Frame(func="", addr=int(m.group(1), 16))
@@ -103,9 +104,8 @@ def _append(frames: list[str], m: re.Match, skip: re.Pattern) -> None:
     for g in m.groups():
         if not g:
             continue
-        g = _clean(g)
-        if not _skipped(skip, g):
-            frames.append(g)
+        if not _skipped(skip, _clean(g)):
+            frames.append(g)  # raw: extractors anchor on entry names like __sys_*
 
 
 class _Result:
@@ -142,9 +142,12 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
                 ln = lines[it]
                 it += 1
                 if F.is_corrupted(ln):
-                    # A fault-injection stack is interleaved: no frame can be trusted.
+                    # A fault-injection stack is interleaved: it ends this section; the
+                    # frames collected before it still count.
                     res.corrupted = "stack is corrupted"
-                    return None
+                    if len(frames) == before:
+                        return None
+                    break
                 if F.is_stack_start(ln):
                     # "stack backtrace:\nCPU: ..\nCall Trace:" is one section.
                     if seen_frame or not F.CALL_TRACE.search(ln):
@@ -156,6 +159,8 @@ def _run(lines: list[str], parts: tuple, skip: re.Pattern, extractor, res: _Resu
                         _append(frames, m, skip)
                         pi += 1
                         break
+                if ln.rstrip().endswith("(unreliable)"):
+                    continue  # powerpc's mark for a guessed frame, like x86's "? "
                 for fr in F.FRAME_MATCHERS:
                     m = fr(ln)
                     if m:
@@ -194,6 +199,8 @@ def extract_frame(stack: F.StackFmt, lines: list[str]) -> _Result:
     if res.frame is None and stack.parts2:
         res.trace = None
         res.frame = _run(lines, stack.parts2, skip, extractor, res)
+    if res.frame is not None:
+        res.frame = _clean(res.frame)
     if res.frame is None and res.corrupted is None:
         res.corrupted = "extracted no stack frame"
     return res
@@ -204,29 +211,47 @@ def _first(frames: list[str]) -> str | None:
 
 
 # Stalls loop somewhere random inside a syscall/work item; blame the function just above the
-# generic dispatcher so the same root cause gets one title.
+# generic dispatcher (syscall entry, workqueue, timer, softirq, kthread, idle entry) so the
+# same root cause gets one title.  A stack without any of them is not trusted ("corrupted").
 _STALL_ANCHORS = re.compile(
-    r"^(?:smp_call_function|do_syscall_|entry_SYSCALL|ret_fast_syscall|el0_svc|invoke_syscall"
-    r"|do_el0_svc|ret_from_syscall|handle_syscall|do_trap_ecall_u|ioctl$|vfs_ioctl$|do_vfs_ioctl$"
-    r"|__vfs_write$|vfs_write$|__vfs_read$|vfs_read$|do_iter_write$|do_iter_read$|__fput$"
+    # syscall entry on x86, arm64, arm, riscv, powerpc, s390
+    r"^(?:smp_call_function|do_syscall_|do_fast_syscall_|do_int80_syscall|entry_SYSCALL"
+    r"|entry_SYSENTER|sysenter_dispatch|tracesys_phase2|ret_fast_syscall|el0_svc|invoke_syscall"
+    r"|do_el0_svc|el0t_64_sync|ret_from_syscall|system_call|handle_syscall|do_trap_ecall_u"
+    r"|__do_syscall|__s390x_sys_"
+    # generic file/socket/ioctl dispatch: the caller names the object
+    r"|ioctl$|vfs_ioctl$|do_vfs_ioctl$|__vfs_write$|vfs_write$|__vfs_read$|vfs_read$"
+    r"|vfs_writev?$|vfs_readv?$|do_iter_write$|do_iter_read$|do_iter_readv_writev$|__fput$"
     r"|__do_fault$|mmap_region$|do_dentry_open$|nfnetlink_rcv_msg$|rtnetlink_rcv_msg$"
-    r"|genl_rcv_msg$|sock_common_setsockopt$|sock_common_getsockopt$|sock_sendmsg$|sock_recvmsg$"
-    r"|__sock_sendmsg$|sock_write_iter$|sock_read_iter$|process_one_work$|worker_thread$"
-    r"|kthread$|ret_from_fork|call_timer_fn$|expire_timers$|__run_timers$|run_timer_softirq$"
-    r"|tasklet_action_common$|tasklet_action$|tasklet_hi_action$|net_rx_action$|__do_softirq$"
-    r"|handle_softirqs$|rcu_do_batch$|rcu_core$|__hrtimer_run_queues$|__netif_receive_skb_core$"
-    r"|process_backlog$|__napi_poll$|napi_poll$|task_work_run$|(?:compat_)?blkdev_ioctl$)"
+    r"|genl_rcv_msg$|genl_family_rcv_msg|netlink_rcv_skb$|sock_common_setsockopt$"
+    r"|sock_common_getsockopt$|sock_sendmsg$|sock_recvmsg$|__sock_sendmsg$|sock_write_iter$"
+    r"|sock_read_iter$|(?:compat_)?blkdev_ioctl$"
+    # workqueues, kthreads, timers, softirqs, RCU callbacks, network receive
+    r"|process_one_work$|worker_thread$|kthread$|ret_from_fork|smpboot_thread_fn$"
+    r"|run_ksoftirqd$|call_timer_fn$|expire_timers$|_run_timers$|__run_timers$"
+    r"|run_timer_softirq$|hrtimer_run|__hrtimer_run_queues$|tasklet_action_common$"
+    r"|tasklet_action$|tasklet_hi_action$|net_rx_action$|_*do_softirq|handle_softirqs$"
+    r"|rcu_do_batch$|rcu_core$|rcu_process_callbacks$|__netif_receive_skb_core$"
+    r"|netif_receive_skb|process_backlog$|__napi_poll$|napi_poll$|task_work_run$"
+    # CPU bring-up and idle entry
+    r"|cpu_startup_entry$|start_secondary$|secondary_start_kernel$|rest_init$|start_kernel$"
+    r"|kernel_init$)"
 )
+
+
+# Matched on the raw name (cleaning turns __sys_setsockopt into setsockopt): the socket
+# option dispatchers hand over to the protocol's handler, like sock_common_setsockopt.
+_STALL_RAW_ANCHORS = re.compile(r"^__sys_(?:set|get)sockopt$")
 
 
 def _stall(frames: list[str]) -> str | None:
     prev = frames[0]
     for f in frames:
-        if _STALL_ANCHORS.search(f):
+        if _STALL_ANCHORS.search(_clean(f)) or _STALL_RAW_ANCHORS.search(f):
             # The IPI target ran too long; the smp_call_function caller is the identity.
             return "smp_call_function" if f.startswith("smp_call_function") else prev
         prev = f
-    return frames[0]
+    return None  # no entry point in this stack: try the next one, else "corrupted"
 
 
 # Hung tasks show victims blocked on a lock; group the common rtnl/RCU cases and skip the

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
 from itertools import compress, repeat
 from operator import eq
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from orchestrator.report import formats as F
@@ -195,8 +195,17 @@ def _match_oops(line: str) -> F.Oops | None:
 
 
 def _find_word(line: str, header: str, pos: int) -> int:
+    """First ``header`` in ``line`` from ``pos`` that is not the tail of a longer word.
+
+    Output glued onto a header ("executing program 1BUG: KASAN: ...") still counts, so an
+    uppercase header is only refused after an uppercase letter or "_" ("ODEBUG:", "DEBUG:",
+    "XFS_WARNING:"); a lowercase one after any letter, digit or "_"."""
+    upper = header[0].isupper()
     while pos >= 0:
-        if pos == 0 or not (line[pos - 1].isalnum() or line[pos - 1] == "_"):
+        if pos == 0:
+            return pos
+        ch = line[pos - 1]
+        if not (ch == "_" or (ch.isupper() if upper else ch.isalnum())):
             return pos
         pos = line.find(header, pos + 1)
     return -1
@@ -267,9 +276,17 @@ def _find_starts(lines: list[str], text: str) -> list[_Start]:
         last = line_no
         stripped, ctx = strip_line(lines[line_no])
         oops = _match_oops(stripped)
-        if oops is not None:
+        if oops is not None and not _is_replay(lines, line_no):
             starts.append(_Start(line_no, oops, ctx, stripped))
     return starts
+
+
+def _is_replay(lines: list[str], line_no: int) -> bool:
+    """The console re-prints a message it printed before (printk's console replay marks it
+    with this line, next to the replayed header): not a new report."""
+    marker = "** replaying previous printk message **"
+    return ((line_no + 1 < len(lines) and marker in lines[line_no + 1])
+            or (line_no > 0 and marker in lines[line_no - 1]) or marker in lines[line_no])
 
 
 def _same_ctx(a: str | None, b: str | None) -> bool:
@@ -289,7 +306,8 @@ def _group(starts: list[_Start]) -> list[_Start]:
         prev = heads[i] if i >= 0 else None
         if prev is not None and s.oops.followup is not None and s.oops.followup.search(s.stripped):
             continue
-        if prev is not None and s.line - prev.line <= 12 and _is_oops_continuation(prev, s):
+        # arm64 prints ~20 lines of abort info between "Unable to handle" and "Internal error".
+        if prev is not None and s.line - prev.line <= 40 and _is_oops_continuation(prev, s):
             continue
         last_by_ctx[s.ctx] = len(heads)
         heads.append(s)
@@ -321,6 +339,48 @@ def parse(log: str) -> list[Report]:
     if not isinstance(log, str):
         log = log.decode("utf-8", "replace")
     lines = log.split("\n")
+    if len(log) > _MAX_LINE and _clip_long_lines(lines):
+        log = "\n".join(lines)
+    return _parse_lines(lines, log, 0, len(lines))
+
+
+# printk lines are at most ~1 KiB; a longer console line is output glued together (or
+# hostile input).  Clipping bounds every per-line regex, so parsing stays linear in the log
+# size even for a 50 MB line of repeated report headers.
+_MAX_LINE = 4096
+_CLIP_BEFORE_HEADER = 256
+
+
+def _clip(line: str) -> str:
+    """At most _MAX_LINE chars of ``line``: from its start, or from just before its first
+    report header when that lies further in (within its first _MAX_RAW_LINE chars, as
+    iter_reports reads it)."""
+    line = line[:_MAX_RAW_LINE]
+    first = len(line)
+    m = _UPPER_HEADS.search(line)
+    if m is not None:
+        first = m.start()
+    for h in _OTHER_HEADS:
+        i = line.find(h, 0, first)
+        if 0 <= i < first:
+            first = i
+    start = 0 if first + 128 < _MAX_LINE else first - _CLIP_BEFORE_HEADER
+    return line[start:start + _MAX_LINE]
+
+
+def _clip_long_lines(lines: list[str]) -> bool:
+    """Clip over-long lines in place; True if any was."""
+    if max(map(len, lines)) <= _MAX_LINE:
+        return False
+    for i, ln in enumerate(lines):
+        if len(ln) > _MAX_LINE:
+            lines[i] = _clip(ln)
+    return True
+
+
+def _parse_lines(lines: list[str], log: str, emit_from: int, emit_to: int) -> list[Report]:
+    """Reports of ``lines`` (``log`` is their "\\n" join) whose header line is in
+    [emit_from, emit_to); earlier lines still group follow-ups into their reports."""
     starts = _find_starts(lines, log)
     # Group follow-ups (panic after an oops, "Oops:" after "BUG: unable to handle") into the
     # report open in the same context.
@@ -329,16 +389,88 @@ def parse(log: str) -> list[Report]:
     for h, limit in zip(heads, _limits(heads, len(lines))):
         ext = min(len(lines), limit + _MAX_EXTRA_LINES) if h.ctx is not None else limit
         spans.append((limit, min(ext, h.line + _MAX_REPORT_LINES)))
-    stripped = _StrippedLines(lines, log, [(h.line + 1, stop) for h, (_, stop) in zip(heads, spans)])
-    return [_build(lines, h, limit, stop, stripped) for h, (limit, stop) in zip(heads, spans)]
+    keep = [(h, sp) for h, sp in zip(heads, spans) if emit_from <= h.line < emit_to]
+    stripped = _StrippedLines(lines, log, [(h.line + 1, stop) for h, (_, stop) in keep])
+    return [_build(lines, h, limit, stop, stripped) for h, (limit, stop) in keep]
 
 
+# A report reaches at most this many lines past its header (see _parse_lines), so a window
+# of the log that extends this far past its last emitted header describes it completely.
+_WINDOW_OVERLAP = _MAX_REPORT_LINES + _MAX_EXTRA_LINES + 16
+_MAX_RAW_LINE = 64 * 1024  # bytes of one line read before clipping; the rest is dropped
+
+
+def _read_line_windows(stream, window: int):
+    """Lists of decoded lines from a binary ``stream``, about ``window`` bytes each, cut at
+    line ends; a line longer than _MAX_RAW_LINE bytes keeps only its start."""
+    pending = b""  # unterminated start of a line (at most _MAX_RAW_LINE bytes)
+    skipping = False  # dropping the rest of an over-long line
+    while True:
+        data = stream.read(window)
+        if not data:
+            if pending:
+                yield [pending.decode("utf-8", "replace")]
+            return
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                continue
+            data, skipping = data[nl:], False
+        data = pending + data
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            complete, pending = None, data
+        else:
+            complete, pending = data[:nl], data[nl + 1:]
+        if len(pending) > _MAX_RAW_LINE:
+            pending, skipping = pending[:_MAX_RAW_LINE], True
+        if complete is not None:
+            yield complete.decode("utf-8", "replace").split("\n")
+
+
+def iter_reports(stream, window: int = 8 << 20):
+    """Reports of the log read from binary ``stream``, in order, like ``parse`` of the whole
+    log (same line numbers), with memory bounded by ``window``: the log is parsed in windows
+    that overlap by _WINDOW_OVERLAP lines on both sides."""
+    buf: list[str] = []
+    base = 0  # line number of buf[0] in the whole log
+    done = 0  # reports with a header line before this were yielded
+    windows = _read_line_windows(stream, window)
+    eof = False
+    while not eof:
+        size = 0
+        while size < window:
+            part = next(windows, None)
+            if part is None:
+                eof = True
+                break
+            buf.extend(part)
+            size += sum(map(len, part)) + len(part)
+        end = base + len(buf)
+        cut = end if eof else max(done, end - _WINDOW_OVERLAP)
+        if cut > done:
+            _clip_long_lines(buf)
+            for r in _parse_lines(buf, "\n".join(buf), done - base, cut - base):
+                r.start_line += base
+                r.end_line += base
+                yield r
+            done = cut
+        drop = max(0, done - _WINDOW_OVERLAP - base)
+        del buf[:drop]
+        base += drop
+
+
+_KASAN_RANGE = re.compile(r"KASAN: [a-z\- ]+ in range \[")
 _OOPS_LINE = re.compile(r"^(?:Oops(?:: | \[| -)|Internal error: Oops|invalid opcode:)")
 
 
 def _is_oops_continuation(prev: _Start, s: _Start) -> bool:
     # "BUG: unable to handle ..." / "kernel BUG at" are followed by an "Oops: [#1]" or
     # "invalid opcode: 0000 [#1]" line that belongs to the same report.
+    if s.stripped.startswith("unreferenced object") and "BUG: memory leak" in prev.stripped:
+        return True  # kmemleak's object dump and backtrace belong to its BUG line
+    if _KASAN_RANGE.match(s.stripped):
+        return True  # KASAN's guess at the faulting range, printed by the GPF/page fault handler
     return bool(_OOPS_LINE.match(s.stripped)) and prev.oops.header != s.oops.header
 
 
@@ -388,9 +520,36 @@ def _build(lines: list[str], h: _Start, limit: int, stop: int, pre: _StrippedLin
 _OOPS_BY_HEADER = {o.header: o for o in F.OOPSES}
 
 
-@lru_cache(maxsize=512)
-def _describe_cached(header: str, stripped: tuple[str, ...]):
-    # Identical reports (a WARN_ON hit in a loop) differ only in the stripped timestamps.
+class _DescribeCache:
+    """LRU of report descriptions bounded by the characters of the keys it holds (not by
+    entries: one entry can be a thousand 4 KiB lines), so memory stays bounded."""
+
+    def __init__(self, max_chars: int = 16 << 20):
+        self.max_chars, self.chars = max_chars, 0
+        self.entries: OrderedDict[tuple, tuple[int, tuple]] = OrderedDict()
+
+    def __call__(self, header: str, stripped: tuple[str, ...]):
+        key = (header, stripped)
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.entries.move_to_end(key)
+            return hit[1]
+        value = _describe_uncached(header, stripped)
+        size = sum(map(len, stripped))
+        if size <= self.max_chars // 4:
+            self.entries[key] = (size, value)
+            self.chars += size
+            while self.chars > self.max_chars:
+                _, (old, _) = self.entries.popitem(last=False)
+                self.chars -= old
+        return value
+
+    def cache_clear(self) -> None:
+        self.entries.clear()
+        self.chars = 0
+
+
+def _describe_uncached(header: str, stripped: tuple[str, ...]):
     lines = list(stripped)
     title, typ, frame, corrupted, reason, trace = describe(_OOPS_BY_HEADER[header], "\n".join(lines), lines)
     frames = []
@@ -400,6 +559,10 @@ def _describe_cached(header: str, stripped: tuple[str, ...]):
             if fr is not None:
                 frames.append(fr)
     return title, typ, frame, corrupted, reason, tuple(frames)
+
+
+# Identical reports (a WARN_ON hit in a loop) differ only in the stripped timestamps.
+_describe_cached = _DescribeCache()
 
 
 def _line_of(text: str, pos: int) -> int:
@@ -451,6 +614,9 @@ _STACK_KEYWORDS = (
     re.compile(r"Call (?:T|t)race"), re.compile(r"Allocated:"), re.compile(r"Allocated by task [0-9]+:"),
     re.compile(r"Freed:"), re.compile(r"Freed by task [0-9]+:"), re.compile(r"[^k] backtrace:"),
     re.compile(r"Backtrace:"), re.compile(r"Uninit was stored to memory at"),
+    # KMSAN and KFENCE: the stack follows the title line (KFENCE: after its "... at 0x.." line).
+    re.compile(r"BUG: KMSAN: [a-z\-]+ in [^\n]*"),
+    re.compile(r"BUG: KFENCE: [a-z\- ]+ in [^\n]*(?:\n\n?[A-Z][a-z -]+ at 0x[^\n]*)?"),
 )
 _SYMBOLIZED_FRAME = re.compile(r"(?:[a-zA-Z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+|[a-zA-Z0-9_.]+ [^\s]+:\d+ \[inline\]|\[<[0-9a-f]+>\])")
 
@@ -493,7 +659,9 @@ def _first_trace(lines: list[str]) -> tuple[int, int] | None:
     return None
 
 
-_EXECUTOR_RE = re.compile(r"syz-executor[0-9]+(?:(?:/|:)[0-9]+)?")
+# syz-executor5, syz-executor.5 and syz-executor5/123 name one program.
+_EXECUTOR_RE = re.compile(r"syz-executor\.?[0-9]+(?:(?:/|:)[0-9]+)?")
+_CPU_RE = re.compile(r"CPU#[0-9]+")
 _FUNC_OFF_RE = re.compile(r"([a-zA-Z0-9_.]+)\+0x[0-9a-f]+/0x[0-9a-f]+")
 _ADDR_RE = re.compile(r"(?<![A-Za-z0-9_])(?:0x[0-9a-f]+|(?=[0-9a-f]*[0-9])[0-9a-f]{6,})(?![A-Za-z0-9_])")
 _NUM_RE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?![0-9])|[0-9]{5,}(?![0-9A-Za-z_])")
@@ -502,6 +670,7 @@ _NUM_RE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?![0-9])|[0-9]{5,}(?![0-9A-Za-z_
 def normalize_title(title: str) -> str:
     """syzbot title conventions: no offsets, addresses or numbers that differ between runs."""
     title = _EXECUTOR_RE.sub("syz-executor", title)
+    title = _CPU_RE.sub("CPU", title)
     title = _FUNC_OFF_RE.sub(r"\1", title)
     title = _ADDR_RE.sub("ADDR", title)
     title = _NUM_RE.sub("NUM", title)

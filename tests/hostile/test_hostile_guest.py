@@ -123,12 +123,15 @@ def test_port_taken_before_qemu_binds_is_retried(tmp_path, monkeypatch):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
-    ports = [taken.getsockname()[1], vm.free_port()]
+    ports = [taken.getsockname()[1]]
     calls = []
+    real_free_port = vm.free_port
 
     def racy_free_port():
+        # First a port someone else holds; then real free ports (on a busy machine another
+        # QEMU may take one of those first too: the retry loop covers that as well).
         calls.append(1)
-        return ports.pop(0) if ports else vm.socket.socket().getsockname()[1]
+        return ports.pop(0) if ports else real_free_port()
 
     monkeypatch.setattr(vm, "free_port", racy_free_port)
     (tmp_path / "bzImage").write_bytes(b"not a kernel")
@@ -142,7 +145,7 @@ def test_port_taken_before_qemu_binds_is_retried(tmp_path, monkeypatch):
     finally:
         taken.close()
     text = log.read_text(errors="replace")
-    assert len(calls) == 2, text
+    assert len(calls) >= 2, text
     assert "taken, retrying with another" in text
     # The second QEMU got past its SSH forward and failed on the non-kernel instead.
     assert res.outcome == "qemu-exited" and "host forwarding" not in res.detail, res

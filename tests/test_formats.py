@@ -32,12 +32,14 @@ def cases(xml_text):
     return root, root.findall(".//testcase")
 
 
-def test_load_roundtrip_keeps_summary_compatible(run):
+def test_load_roundtrip_keeps_summary_compatible(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))   # not the data's cache root
     r = run("selftest-arm64")
     before = json.loads((r.directory / "summary.json").read_text())
     r.write()
     after = json.loads((r.directory / "summary.json").read_text())
-    before.pop("directory"), after.pop("directory")
+    before.pop("directory")                 # v1: the directory is where summary.json is
+    assert "directory" not in after and after.pop("version") == results.SUMMARY_VERSION
     for j in after["jobs"]:                 # the added fields, with their defaults
         assert (j.pop("job_id"), j.pop("variant"), j.pop("series"), j.pop("phases")) == (
             "", "", "", {})
@@ -45,6 +47,22 @@ def test_load_roundtrip_keeps_summary_compatible(run):
     assert after == before
     for name in ("junit.xml", "kcidb.json", "index.html"):
         assert (r.directory / name).stat().st_size > 500, name
+
+
+def test_summary_paths_are_relative(run, monkeypatch):
+    """Written summaries name no path of the machine: the build directory relative to the
+    cache root, the reproducer with $KTO_CACHE, and they validate against the schema."""
+    r = run("selftest-arm64")
+    d = r.jobs[0].build["dir"]
+    root = d[:d.index("/builds/")]                     # the cache the data was made with
+    monkeypatch.setenv("KTO_CACHE", root)
+    r.write(formats=False)
+    data = json.loads((r.directory / "summary.json").read_text())
+    b = data["jobs"][0]["build"]
+    assert b["dir"] == d[len(root) + 1:] and b["dir"].startswith("builds/arm64/")
+    assert root not in b["reproducer"] and "$KTO_CACHE/trees/arm64" in b["reproducer"]
+    assert root not in json.dumps(data) and str(r.directory) not in json.dumps(data)
+    results.validate(data, r.directory / "summary.json")
 
 
 def test_junit_clean_run(run):

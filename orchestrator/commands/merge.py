@@ -48,6 +48,16 @@ def find_results(paths: list[Path]) -> list[Path]:
     return found
 
 
+def _outside_or_initramfs(top: Path):
+    """copytree ignore: the guest initramfs (big, rebuilt from the cache) and symlinks
+    that lead out of the shard's directory (results are untrusted CI artifacts)."""
+    def ignore(d, names):
+        return {n for n in names if n == "initramfs.cpio" or (
+            os.path.islink(os.path.join(d, n))
+            and results.inside(top, os.path.relpath(os.path.join(d, n), top)) is None)}
+    return ignore
+
+
 def merge(dirs: list[Path], out: Path) -> tuple[RunResult, list[str]]:
     """Merge; returns the merged result and problems that make the merge incomplete
     (missing shards). Inconsistent inputs raise KtoError."""
@@ -83,17 +93,19 @@ def merge(dirs: list[Path], out: Path) -> tuple[RunResult, list[str]]:
     if out.exists() and any(out.iterdir()):
         raise KtoError(f"{out}: exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    merged = RunResult(run=names[0], directory=out.resolve(),
+    merged = RunResult(run=names[0], directory=out,
                        started=min(s.started for s in shards),
                        finished=max((s.finished for s in shards), default=""),
                        source=sources[0] if sources else "",
-                       merged_from=[str(s.directory.resolve()) for s in shards])
+                       merged_from=[os.path.relpath(s.directory.resolve(), out.resolve())
+                                    for s in shards])
     for s in sorted(shards, key=lambda s: s.shard or ""):
         for j in s.jobs:
+            # j.id is a plain name (results.load checks the schema): out / j.id is in out
             sub = s.directory / j.id
-            if sub.is_dir():
+            if sub.is_dir() and not sub.is_symlink():
                 shutil.copytree(sub, out / j.id, symlinks=True,
-                                ignore=shutil.ignore_patterns("initramfs.cpio"))
+                                ignore=_outside_or_initramfs(s.directory))
     merged.jobs = sorted((j for s in shards for j in s.jobs), key=lambda j: j.id)
     merged.write()
     return merged, problems

@@ -25,8 +25,11 @@ def clean_text(text: str) -> str:
 
 def report_excerpt(directory: Path, rel: str, max_lines: int = 80) -> str | None:
     """The console text of a report file (after kto's header block), or None if the
-    file is not in this results directory."""
-    path = Path(directory) / rel
+    file is not in this results directory (or resolves outside it)."""
+    from orchestrator.results import inside
+    path = inside(directory, rel)
+    if path is None:
+        return None
     try:
         text = path.read_bytes().decode("utf-8", "replace")
     except OSError:

@@ -207,3 +207,36 @@ def test_html_escapes_and_missing_report_file(run):
     page = html.render(r)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "(report file not in this results directory)" in page
+
+
+JUNIT_XSD = Path(__file__).parent / "data" / "junit" / "junit-10.xsd"
+
+
+@pytest.mark.parametrize("name", ["matrix-quick-arm64", "selftest-arm64", "mm-vmemmap-x86_64",
+                                  "nightly-bad-night3"])
+def test_junit_valid_against_jenkins_xsd(run, name):
+    """Every junit.xml kto writes is valid against Jenkins' junit-10.xsd; a report's
+    failure carries the report's console text; suites and build/boot cases have times."""
+    import xmlschema
+    schema = xmlschema.XMLSchema(JUNIT_XSD)
+    r = run(name)
+    text = junit.render(r)
+    schema.validate(text)
+    root = ET.fromstring(text)
+    assert "skipped" not in root.attrib and root.get("time")
+    for suite in root.findall("testsuite"):
+        assert float(suite.get("time")) >= 0
+        for tc in suite.findall("testcase"):
+            if tc.get("name") in ("build", "boot"):
+                assert tc.get("time") is not None
+    for job in r.jobs:
+        for rep in job.unexpected_reports()[:3]:
+            (fail,) = [tc.find("failure") for tc in root.iter("testcase")
+                       if tc.get("name") == rep.title and tc.get("classname", "").startswith(
+                           job.id + ".reports")][:1]
+            excerpt = (r.directory / rep.file).read_text().partition("\n\n")[2].strip()
+            assert excerpt.splitlines()[0] in fail.text
+    # the schema does reject what kto wrote before (skipped on <testsuites>)
+    root.set("skipped", "0")
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        schema.validate(ET.tostring(root, encoding="unicode"))

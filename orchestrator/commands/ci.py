@@ -81,7 +81,9 @@ def shard_timeout_minutes(cfg, n: int) -> int:
 
 
 def _minutes(m: int) -> str:
-    return f"{m // 60}h {m % 60}m" if m >= 60 else f"{m}m"
+    if m < 60:
+        return f"{m}m"
+    return f"{m // 60}h" + (f" {m % 60}m" if m % 60 else "")
 
 
 KVM_PRECHECK = ('test -r /dev/kvm -a -w /dev/kvm || { echo "kto: --require-kvm: this runner '

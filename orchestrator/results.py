@@ -59,6 +59,11 @@ class JobResult:
     # Wall clock per phase: {"build": [start, end], "guest": [start, end]}, seconds since
     # the run started; guests overlap later builds (orchestrator/scheduler.py).
     phases: dict = field(default_factory=dict)
+    # When the run that made this job started (its shard's start): kept by kto merge, so
+    # ids derived from it (KCIDB) are the same in a shard's files and the merged ones.
+    started: str = ""
+    # KCIDB patchset_hash of the applied series (formats/kcidb.patchset_hash), "" if none
+    patchset_hash: str = ""
 
     @property
     def id(self) -> str:
@@ -91,6 +96,8 @@ class RunResult:
 
     def write(self, formats: bool = True) -> Path:
         """summary.json, then junit.xml, kcidb.json and index.html beside it."""
+        for job in self.jobs:
+            job.started = job.started or self.started
         data = {"version": SUMMARY_VERSION, **asdict(self)}
         del data["directory"]             # it is wherever summary.json is
         for job in data["jobs"]:

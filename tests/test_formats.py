@@ -41,8 +41,9 @@ def test_load_roundtrip_keeps_summary_compatible(run, monkeypatch, tmp_path):
     before.pop("directory")                 # v1: the directory is where summary.json is
     assert "directory" not in after and after.pop("version") == results.SUMMARY_VERSION
     for j in after["jobs"]:                 # the added fields, with their defaults
-        assert (j.pop("job_id"), j.pop("variant"), j.pop("series"), j.pop("phases")) == (
-            "", "", "", {})
+        assert (j.pop("job_id"), j.pop("variant"), j.pop("series"), j.pop("phases"),
+                j.pop("patchset_hash"), j.pop("started")) == ("", "", "", {}, "",
+                                                              after["started"])
     assert (after.pop("shard"), after.pop("merged_from")) == ("", [])
     assert after == before
     for name in ("junit.xml", "kcidb.json", "index.html"):
@@ -240,3 +241,54 @@ def test_junit_valid_against_jenkins_xsd(run, name):
     root.set("skipped", "0")
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         schema.validate(ET.tostring(root, encoding="unicode"))
+
+
+def test_kcidb_compiler_catalog_paths_log_urls_origin(run, monkeypatch):
+    monkeypatch.setenv("KTO_LOG_BASE_URL", "https://ci.example/job/7/artifacts/raw/merged/")
+    monkeypatch.setenv("KTO_KCIDB_ORIGIN", "mm_lab")
+    r = run("nightly-night1")
+    data = validate(kcidb.build(r))
+    assert {o["origin"] for k in ("checkouts", "builds", "tests") for o in data[k]} == {"mm_lab"}
+    assert all(o["id"].startswith("mm_lab:") for o in data["builds"] + data["tests"])
+    b = {x["misc"]["job"]: x for x in data["builds"]}["arm64+selftest"]
+    assert b["log_url"] == ("https://ci.example/job/7/artifacts/raw/merged/"
+                            "arm64%2Bselftest/build.log")
+    (b,) = validate(kcidb.build(run("selftest-arm64")))["builds"]   # has build-metadata.json
+    assert b["compiler"] == "aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0"
+    paths = {t["path"] for t in data["tests"]}
+    assert "kselftest.mm" in paths and any(p.startswith("kselftest.mm.") for p in paths)
+    assert any(p.startswith("vmalloc.") for p in paths) and "boot" in paths
+    boot = [t for t in data["tests"] if t["path"] == "boot"][0]
+    assert boot["log_url"].endswith("/console.log")
+    # two workloads at the same catalog path in one build keep distinct ids
+    ids = [t["id"] for t in data["tests"]]
+    assert len(ids) == len(set(ids))
+    monkeypatch.setenv("KTO_KCIDB_ORIGIN", "Bad-Origin")
+    with pytest.raises(Exception, match="KTO_KCIDB_ORIGIN"):
+        kcidb.build(r)
+
+
+def test_kcidb_patchset_hash():
+    # KCIDB's definition: sha256 over the newline-terminated sha256 digests of the patches
+    import hashlib
+    p1, p2 = b"From a\n", b"From b\n"
+    want = hashlib.sha256((hashlib.sha256(p1).hexdigest() + "\n"
+                           + hashlib.sha256(p2).hexdigest() + "\n").encode()).hexdigest()
+    assert kcidb.patchset_hash([p1, p2]) == want and kcidb.patchset_hash([]) == ""
+
+
+def test_kcidb_invalid_is_not_written(run, monkeypatch, capsys):
+    r = run("selftest-arm64")
+    (r.directory / "kcidb.json").unlink(missing_ok=True)
+    real = kcidb.build
+
+    def broken(result):
+        data = real(result)
+        data["tests"][0]["status"] = "OK"
+        return data
+    monkeypatch.setattr(kcidb, "build", broken)
+    from orchestrator import formats
+    written = formats.write_all(r)
+    assert not (r.directory / "kcidb.json").exists()
+    assert "not valid KCIDB v5.3: $.tests[0].status" in capsys.readouterr().err
+    assert {p.name for p in written} == {"junit.xml", "index.html"}

@@ -52,6 +52,13 @@ def test_merge_two_shards(shards, tmp_path):
     V5_3.validate_exactly(data)
     assert sorted(b["architecture"] for b in data["builds"]) == ["arm64", "riscv64"]
     assert len(data["checkouts"]) == 1          # same source commit, no series
+    # every KCIDB id of a shard's file is the same in the merged file (the two shards
+    # started at different times; the merged run starts at the earlier)
+    merged_ids = {o["id"] for k in ("checkouts", "builds", "tests") for o in data[k]}
+    for d in shards:
+        shard = json.loads((d / "kcidb.json").read_text())
+        ids = {o["id"] for k in ("checkouts", "builds", "tests") for o in shard[k]}
+        assert ids and ids <= merged_ids
     page = (tmp_path / "merged" / "index.html").read_text()
     assert "merged from 2 shard(s)" in page and page.count("<tr><td>") >= 2
 

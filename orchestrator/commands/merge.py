@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="the merged results directory (must not exist, or be empty)")
+    p.add_argument("--log-base-url", metavar="URL",
+                   help="the URL the merged directory will be published at (e.g. the CI "
+                   "job's artifacts): kcidb.json links logs below it (default: "
+                   "$KTO_LOG_BASE_URL, or no links)")
+    p.add_argument("--kcidb-origin", metavar="NAME",
+                   help="KCIDB origin of the objects in kcidb.json (default: "
+                   "$KTO_KCIDB_ORIGIN or kto)")
     p.set_defaults(func=main)
 
 
@@ -112,6 +119,12 @@ def merge(dirs: list[Path], out: Path) -> tuple[RunResult, list[str]]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.log_base_url:
+        os.environ["KTO_LOG_BASE_URL"] = args.log_base_url
+    if args.kcidb_origin:
+        os.environ["KTO_KCIDB_ORIGIN"] = args.kcidb_origin
+        from orchestrator.formats import kcidb
+        kcidb.origin()              # a bad name fails before anything is written
     merged, problems = merge(args.dirs, args.out)
     print(f"kto merge {merged.run}: {len(merged.merged_from)} shard result(s), "
           f"{len(merged.jobs)} job(s) -> {merged.directory}")

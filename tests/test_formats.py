@@ -292,3 +292,31 @@ def test_kcidb_invalid_is_not_written(run, monkeypatch, capsys):
     assert not (r.directory / "kcidb.json").exists()
     assert "not valid KCIDB v5.3: $.tests[0].status" in capsys.readouterr().err
     assert {p.name for p in written} == {"junit.xml", "index.html"}
+
+
+def test_html_tests_failures_first_logs_infra_red_grouped_titles(run):
+    """The failing test's name and output are on the page before any passing one; every
+    log of a job is linked; an infra-error job is red and 'not checked'; a title seen on
+    three arches is one block listing them."""
+    import re
+    r = run("matrix-quick-arm64")
+    r.jobs[0].workloads[1].tests[2].status = "fail"
+    r.jobs[0].workloads[1].tests[2].detail = "exit 1: hugetlb went wrong"
+    bad = r.jobs[0].workloads[1].tests[2].name
+    page = html.render(r)
+    tests = page[page.index("<h2>Tests</h2>"):]
+    first_row = re.search(r"<tr><td>arm64</td><td>(\w+)</td><td>([^<]+)</td>", tests)
+    assert first_row.group(2) == bad and "exit 1: hugetlb went wrong" in tests
+    assert tests.index(bad) < tests.index("passing test(s)")
+    assert '<a href="arm64/workloads/hugetlb.txt">output</a>' in tests
+    for href in ("arm64/console.log", "arm64/build-metadata.json",
+                 "arm64/workloads/vmalloc.txt", "arm64/workloads/userfaultfd.txt"):
+        assert f'<a href="{href}">' in page, href
+    infra = html.render(run("mm-vmemmap-x86_64"))
+    row = infra[infra.index("<h2>Matrix</h2>"):infra.index("</table>")]
+    assert "0 unexpected" not in row and "not checked" in row and 'class="bad"' in row
+    assert '<header class="infra">' in infra and "header.infra{background:#b3261e}" in infra
+    night = html.render(run("nightly-night1"))
+    assert night.count(f"<h3>{LOCKDEP}</h3>") == 1
+    assert "arches <b>arm64, riscv64, x86_64</b>" in night
+    assert "3 report(s)" in night

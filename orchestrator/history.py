@@ -136,23 +136,31 @@ class History:
         try:
             self.db = sqlite3.connect(self.path, timeout=60)
             self.db.row_factory = sqlite3.Row
-            with self.db:
-                self._migrate()
-                self.db.executescript(SCHEMA)
+            self._migrate()
+            self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
             raise KtoError(f"{self.path}: not a usable history database ({e})") from None
 
     def _migrate(self) -> None:
         """Databases from before content identity had UNIQUE (key, directory): rebuild
-        ``runs`` with an identity column (old rows get a unique legacy identity)."""
-        cols = [r["name"] for r in self.db.execute("PRAGMA table_info(runs)")]
-        if not cols or "identity" in cols:
+        ``runs`` with an identity column (old rows get a unique legacy identity), under
+        an immediate transaction so that two kto processes opening it do it once."""
+        def columns():
+            return [r["name"] for r in self.db.execute("PRAGMA table_info(runs)")]
+        if not columns() or "identity" in columns():
             return
-        self.db.executescript(SCHEMA.split(";")[0].replace("EXISTS runs", "EXISTS runs_v2")
-                              + ";\n"
-                              "INSERT INTO runs_v2 SELECT id, key, run, directory, started, "
-                              "finished, recorded, exit_code, jobs, 'legacy:' || id FROM runs;"
-                              "DROP TABLE runs; ALTER TABLE runs_v2 RENAME TO runs;")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if "identity" not in columns():
+                self.db.execute(SCHEMA.split(";")[0].replace("EXISTS runs", "EXISTS runs_v2"))
+                self.db.execute("INSERT INTO runs_v2 SELECT id, key, run, directory, started, "
+                                "finished, recorded, exit_code, jobs, 'legacy:' || id FROM runs")
+                self.db.execute("DROP TABLE runs")
+                self.db.execute("ALTER TABLE runs_v2 RENAME TO runs")
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
 
     def close(self):
         self.db.close()

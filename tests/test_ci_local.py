@@ -75,7 +75,7 @@ def night(project: Path, patches: str | None) -> tuple[int, str]:
     assert gen.returncode == 0, gen.stderr
     (project / ".gitlab-ci.yml").write_text(gen.stdout)
     git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", f"night: {patches or 'stock'}")
+    git(project, "commit", "-q", "--allow-empty", "-m", f"night: {patches or 'stock'}")
     # the runner's environment (KTO_CACHE included) reaches the jobs; no git remote here
     out = subprocess.run([GCL, "--shell-isolation", "--no-artifacts-to-source",
                           "--variable", "CI_PIPELINE_SOURCE=schedule", "--no-color",

@@ -304,3 +304,27 @@ def test_three_real_nights_of_the_nightly_matrix(db, night):
                    ("WARNING in vm_map_ram", bad)]
     assert [t.status for t in v3.titles if t.title == LOCKDEP] == ["still"]
     assert v3.exit_code() == 1
+
+
+def test_concurrent_nightlies_on_one_database(tmp_path):
+    """Eight kto nightly --from-results at once on one database: five different nights
+    and the same night three times (a retried CI job racing the first). Every night is
+    recorded once, no process fails."""
+    dirs = []
+    for n in range(5):
+        d = tmp_path / f"n{n}"
+        shutil.copytree(RUNS / "selftest-arm64", d)
+        s = d / "summary.json"
+        s.write_text(s.read_text().replace('"started": "2026', f'"started": "20{30 + n}'))
+        dirs.append(d)
+    dirs += [dirs[0]] * 3
+    dbp = tmp_path / "h.sqlite"
+    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "nightly",
+                               "--from-results", d, "--db", dbp, "--key", "k"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for d in dirs]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert all(rc in (0, 1) and err == "" for rc, _, err in outs), outs
+    assert sum("already recorded" in out for _, out, _ in outs) == 3
+    with history.History(dbp) as h:
+        assert len(h.runs("k")) == 5

@@ -10,7 +10,9 @@ paths (job ids, arches, workloads) are plain names."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -105,9 +107,13 @@ class RunResult:
                 w.pop("output", None)     # kept in workloads/<name>.txt
             _relative_build(job["build"])
         path = self.directory / "summary.json"
-        tmp = path.with_name(".summary.json.tmp")     # readers never see half a file
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(path)
+        # readers never see half a file; writers never share a temporary
+        tmp = path.with_name(f".summary.json.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         if formats:
             from orchestrator import formats as formats_mod
             formats_mod.write_all(self)

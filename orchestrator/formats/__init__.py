@@ -9,8 +9,10 @@ so ``kto merge`` regenerates them from a merged summary.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 FILES = {"junit.xml": "junit", "kcidb.json": "kcidb", "index.html": "html"}
@@ -51,9 +53,14 @@ def write_all(result) -> list[Path]:
         path = result.directory / name
         try:
             data = mod.render(result)
-            tmp = path.with_name(f".{name}.tmp")
-            tmp.write_text(data)
-            tmp.replace(path)
+            # a unique temporary: two processes may write the same directory's formats
+            # (kto nightly --from-results of one directory, raced by a CI retry)
+            tmp = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                tmp.write_text(data)
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
             written.append(path)
         except Exception as e:   # noqa: BLE001 - reported, the run goes on
             print(f"kto: warning: could not write {path}: {type(e).__name__}: {e}",

@@ -106,6 +106,7 @@ class RunResult:
             for w in job["workloads"]:
                 w.pop("output", None)     # kept in workloads/<name>.txt
             _relative_build(job["build"])
+            job["reproducer"] = _relative_runs(job["reproducer"])
         path = self.directory / "summary.json"
         # readers never see half a file; writers never share a temporary
         tmp = path.with_name(f".summary.json.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -130,6 +131,27 @@ def _relative_build(build: dict) -> None:
         build["dir"] = d[len(root) + 1:] or "."
     if build.get("reproducer"):
         build["reproducer"] = build["reproducer"].replace(root + "/", "$KTO_CACHE/")
+
+
+def _relative_runs(reproducer: str) -> str:
+    """``kto run ... --runs /abs/checkout/runs.yaml`` -> ``--runs runs.yaml`` when the
+    file is in (or below) the current directory, as in CI where kto runs from the
+    checkout: the command stays runnable there and names no machine path."""
+    import shlex
+    try:
+        argv = shlex.split(reproducer)
+    except ValueError:
+        return reproducer
+    if "--runs" in argv[:-1]:
+        i = argv.index("--runs") + 1
+        p = Path(argv[i])
+        if p.is_absolute():
+            try:
+                argv[i] = str(p.relative_to(Path(os.getcwd()).resolve()))
+            except ValueError:
+                return reproducer
+            return shlex.join(argv)
+    return reproducer
 
 
 _validator = None

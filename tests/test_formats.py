@@ -320,3 +320,16 @@ def test_html_tests_failures_first_logs_infra_red_grouped_titles(run):
     assert night.count(f"<h3>{LOCKDEP}</h3>") == 1
     assert "arches <b>arm64, riscv64, x86_64</b>" in night
     assert "3 report(s)" in night
+
+
+def test_job_reproducer_runs_file_relative_to_the_checkout(run, monkeypatch, tmp_path):
+    r = run("selftest-arm64")
+    monkeypatch.chdir(tmp_path)
+    r.jobs[0].reproducer = f"kto run selftest --job arm64 --runs {tmp_path}/sub/runs.yaml"
+    r.write(formats=False)
+    data = json.loads((r.directory / "summary.json").read_text())
+    assert data["jobs"][0]["reproducer"] == "kto run selftest --job arm64 --runs sub/runs.yaml"
+    r.jobs[0].reproducer = "kto run selftest --job arm64 --runs /elsewhere/runs.yaml"
+    r.write(formats=False)                 # outside the checkout: left as it is
+    data = json.loads((r.directory / "summary.json").read_text())
+    assert data["jobs"][0]["reproducer"].endswith("--runs /elsewhere/runs.yaml")

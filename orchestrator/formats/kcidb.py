@@ -199,12 +199,9 @@ def build(result) -> dict:
 
 
 def validate(data: dict) -> None:
-    """kcidb-io's own validator (V5.3), when installed; KtoError with the first problem."""
-    try:
-        from kcidb_io.schema import V5_3
-    except ImportError:          # kcidb-io is in kto's dependencies; a bare install lacks it
-        return
+    """kcidb-io's own validator (V5.3); KtoError with the first problem."""
     import jsonschema
+    from kcidb_io.schema import V5_3
     try:
         V5_3.validate_exactly(data)
     except jsonschema.ValidationError as e:

@@ -1,7 +1,7 @@
 """Run history in SQLite, and tonight-vs-history comparison for kto nightly.
 
-Tables: ``runs`` (one row per recorded results directory, under a history key, by default
-the run's name), ``sightings`` (which unexpected report titles each run's jobs had, and how
+Tables: ``runs`` (one row per recorded night, under a history key, by default the run's
+name), ``sightings`` (which unexpected report titles each run's jobs had, and how
 many times) and ``titles`` (per key and title: first seen, last seen, in how many runs).
 Only unexpected reports are recorded: the ones a workload provokes on purpose
 (kasan-kunit) are part of that workload passing.
@@ -17,9 +17,16 @@ compare() classifies each title against the history *before* tonight:
 
 A title matching known-issues.yaml keeps its class but is marked known, and does not
 make the night red.
+
+A night's identity is its content, not where it lies: the run's name, its start time and a
+digest of its results (``identity()``). CI merges every night into the same directory, so
+a path says nothing; recording the same results again (a retried CI job) is a no-op that
+says so, and compare() then gives the verdict that night had against the runs before it.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import time
 from collections import defaultdict
@@ -35,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
   key TEXT NOT NULL, run TEXT NOT NULL, directory TEXT NOT NULL,
   started TEXT NOT NULL, finished TEXT, recorded TEXT NOT NULL,
   exit_code INTEGER NOT NULL, jobs TEXT NOT NULL,      -- job ids that completed (outcome ok)
-  UNIQUE (key, directory));
+  identity TEXT NOT NULL,                              -- identity(): run@started#digest
+  UNIQUE (key, identity));
 CREATE TABLE IF NOT EXISTS sightings (
   run_id INTEGER NOT NULL REFERENCES runs(id), title TEXT NOT NULL, type TEXT,
   job TEXT NOT NULL, arch TEXT NOT NULL, count INTEGER NOT NULL,
@@ -64,15 +72,22 @@ class TitleStatus:
     runs: int = 0             # runs it was seen in, tonight included
     known: KnownIssue | None = None
     type: str = ""
+    fixed_on: str = ""        # new, seen before: the first night it was absent after that
+    since: str = ""           # still: start of its unbroken series of nights
+    streak: int = 0           # still: nights in that series, tonight included
+    back_on: str = ""         # new: tonight
 
     def line(self) -> str:
         label = {"new": "NEW", "still": "STILL", "fixed": "FIXED",
                  "not-checked": "UNCHECKED"}[self.status]
         if self.status == "new":
-            what = (f"new (seen before, last on {_day(self.last_seen)})" if self.last_seen
-                    else "new")
+            what = (f"new: regression, fixed on {_day(self.fixed_on)}, back on "
+                    f"{_day(self.back_on)} (seen before, last on {_day(self.last_seen)})"
+                    if self.last_seen else "new")
         elif self.status == "still":
-            what = f"still present (since {_day(self.first_seen)}, {self.runs} runs)"
+            what = f"still present (since {_day(self.since)}, {self.streak} runs in a row"
+            what += (f"; first seen {_day(self.first_seen)}, {self.runs} runs)"
+                     if self.runs != self.streak else ")")
         elif self.status == "fixed":
             what = f"fixed (last seen {_day(self.last_seen)})"
         else:
@@ -86,6 +101,7 @@ class Verdict:
     key: str
     run_id: int
     previous: dict | None             # the previous run's row, or None on the first night
+    already: bool = False             # these results were recorded before: nothing written
     titles: list[TitleStatus] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)    # jobs/tests that failed
     infra: list[str] = field(default_factory=list)       # infrastructure errors
@@ -120,9 +136,31 @@ class History:
         try:
             self.db = sqlite3.connect(self.path, timeout=60)
             self.db.row_factory = sqlite3.Row
+            self._migrate()
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
             raise KtoError(f"{self.path}: not a usable history database ({e})") from None
+
+    def _migrate(self) -> None:
+        """Databases from before content identity had UNIQUE (key, directory): rebuild
+        ``runs`` with an identity column (old rows get a unique legacy identity), under
+        an immediate transaction so that two kto processes opening it do it once."""
+        def columns():
+            return [r["name"] for r in self.db.execute("PRAGMA table_info(runs)")]
+        if not columns() or "identity" in columns():
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if "identity" not in columns():
+                self.db.execute(SCHEMA.split(";")[0].replace("EXISTS runs", "EXISTS runs_v2"))
+                self.db.execute("INSERT INTO runs_v2 SELECT id, key, run, directory, started, "
+                                "finished, recorded, exit_code, jobs, 'legacy:' || id FROM runs")
+                self.db.execute("DROP TABLE runs")
+                self.db.execute("ALTER TABLE runs_v2 RENAME TO runs")
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
 
     def close(self):
         self.db.close()
@@ -148,15 +186,17 @@ class History:
             out[r["title"]][r["job"]] = r["count"]
         return dict(out)
 
-    def record(self, result, key: str | None = None) -> int:
-        """Add a run (a RunResult) and its unexpected report titles; returns its id."""
+    def record(self, result, key: str | None = None) -> tuple[int, bool]:
+        """Add a night (a RunResult) and its unexpected report titles under ``key``.
+        Returns (its run id, True); for results already recorded under that key,
+        (the id they have, False) and nothing is written."""
         key = key or result.run
-        directory = str(Path(result.directory).resolve())
-        row = self.db.execute("SELECT id FROM runs WHERE key = ? AND directory = ?",
-                              (key, directory)).fetchone()
+        ident = identity(result)
+        directory = str(Path(result.directory))
+        row = self.db.execute("SELECT id FROM runs WHERE key = ? AND identity = ?",
+                              (key, ident)).fetchone()
         if row:
-            raise KtoError(f"{directory} is already recorded in {self.path} "
-                           f"(run {row['id']} of {key!r})")
+            return row["id"], False
         seen: dict[str, dict] = {}
         for job in result.jobs:
             for r in job.unexpected_reports():
@@ -168,10 +208,15 @@ class History:
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO runs (key, run, directory, started, finished, recorded, "
-                "exit_code, jobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "exit_code, jobs, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key, identity) DO NOTHING",
                 (key, result.run, directory, stamp, result.finished,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), result.exit_code(),
-                 " ".join(sorted(j.id for j in result.jobs if j.outcome == "ok"))))
+                 " ".join(sorted(j.id for j in result.jobs if j.outcome == "ok")), ident))
+            if cur.rowcount == 0:      # another process recorded the same night just now
+                row = self.db.execute("SELECT id FROM runs WHERE key = ? AND identity = ?",
+                                      (key, ident)).fetchone()
+                return row["id"], False
             run_id = cur.lastrowid
             for title, s in seen.items():
                 for job_id, n in s["jobs"].items():
@@ -184,7 +229,48 @@ class History:
                     "last_run = excluded.last_run, runs = runs + 1, "
                     "occurrences = occurrences + excluded.occurrences",
                     (key, title, s["type"], stamp, run_id, stamp, run_id, total))
-        return run_id
+        return run_id, True
+
+    def titles_before(self, key: str, run_id: int) -> dict[str, dict]:
+        """Per title, over the runs recorded under ``key`` before ``run_id``: first_seen,
+        last_seen, runs, type, last_run, and fixed_on: the first run after last_seen
+        (None if it was in the last run before ``run_id``), and since/streak: when its
+        current unbroken series of runs started and how many runs it has."""
+        out = {r["title"]: dict(r) for r in self.db.execute(
+            "SELECT s.title AS title, MIN(r.started) AS first_seen, MAX(r.started) AS "
+            "last_seen, COUNT(DISTINCT r.id) AS runs, MAX(s.type) AS type, MAX(r.id) AS "
+            "last_run FROM sightings s JOIN runs r ON s.run_id = r.id "
+            "WHERE r.key = ? AND r.id < ? GROUP BY s.title", (key, run_id))}
+        for t in out.values():
+            nxt = self.db.execute("SELECT started FROM runs WHERE key = ? AND id > ? AND "
+                                  "id < ? ORDER BY id LIMIT 1",
+                                  (key, t["last_run"], run_id)).fetchone()
+            t["fixed_on"] = nxt["started"] if nxt else None
+            gap = self.db.execute(      # the last run before run_id without the title
+                "SELECT MAX(id) AS id FROM runs WHERE key = ? AND id < ? AND id NOT IN "
+                "(SELECT run_id FROM sightings WHERE title = ?)",
+                (key, run_id, t["title"])).fetchone()["id"] or 0
+            streak = self.db.execute(
+                "SELECT MIN(started) AS since, COUNT(*) AS n FROM runs WHERE key = ? AND "
+                "id > ? AND id < ?", (key, gap, run_id)).fetchone()
+            t["since"], t["streak"] = streak["since"], streak["n"]
+        return out
+
+
+def identity(result) -> str:
+    """``RUN@STARTED#DIGEST``: the digest covers what a night found (per job: outcome,
+    commits, build key, workload and test statuses, report titles and files), not where
+    its files are, so copies and re-merges of one night are the same night."""
+    jobs = []
+    for j in sorted(result.jobs, key=lambda j: j.id):
+        jobs.append([j.id, j.arch, j.outcome, j.source_commit, j.commit, j.kernel_release,
+                     (j.build or {}).get("key"), (j.build or {}).get("status"), j.error,
+                     [[w.workload, w.status, w.reason, [[t.name, t.status] for t in w.tests]]
+                      for w in j.workloads],
+                     [[r.title, r.type, r.expected, r.file] for r in j.reports]])
+    digest = hashlib.sha256(json.dumps([result.run, result.source, jobs],
+                                       sort_keys=True).encode()).hexdigest()[:16]
+    return f"{result.run}@{result.started}#{digest}"
 
 
 def compare(history: History, result, known: list[KnownIssue] = (),
@@ -192,13 +278,12 @@ def compare(history: History, result, known: list[KnownIssue] = (),
     """Record ``result`` under ``key`` (default: its run name) and classify its report
     titles against the runs recorded before it."""
     key = key or result.run
-    before = history.runs(key)
+    run_id, recorded = history.record(result, key)
+    before = [r for r in history.runs(key) if r["id"] < run_id]
     previous = before[-1] if before else None
-    titles_before = history.titles(key)
+    titles_before = history.titles_before(key, run_id)
     prev_sightings = history.sightings(previous["id"]) if previous else {}
-    run_id = history.record(result, key)
-    titles_after = history.titles(key)
-    v = Verdict(key, run_id, previous)
+    v = Verdict(key, run_id, previous, already=not recorded)
 
     tonight: dict[str, list] = defaultdict(list)       # title -> [(job, arch, type)]
     for job in result.jobs:
@@ -221,9 +306,12 @@ def compare(history: History, result, known: list[KnownIssue] = (),
         was_last_night = title in prev_sightings
         status = "still" if was_last_night else "new"
         v.titles.append(TitleStatus(
-            title, status, jobs, first_seen=(old or titles_after[title])["first_seen"],
-            last_seen=old["last_seen"] if old else "", runs=titles_after[title]["runs"],
-            known=known_for(title, [a for _, a, _ in where]), type=where[0][2]))
+            title, status, jobs, first_seen=old["first_seen"] if old else result.started,
+            last_seen=old["last_seen"] if old else "", runs=(old["runs"] if old else 0) + 1,
+            known=known_for(title, [a for _, a, _ in where]), type=where[0][2],
+            fixed_on=(old or {}).get("fixed_on") or "", back_on=result.started,
+            since=old["since"] if was_last_night else result.started,
+            streak=old["streak"] + 1 if was_last_night else 1))
     for title, jobs in sorted(prev_sightings.items()):
         if title in tonight:
             continue

@@ -1,10 +1,18 @@
 """Results of a run: plain dataclasses, written as one directory per run with
 summary.json, per-arch console logs, build metadata, workload outputs and one file per
-kernel report."""
+kernel report.
+
+summary.json follows ``formats/summary.schema.json`` (version 1): every path in it is
+relative (files to the results directory, build directories to the cache root). Results
+directories are untrusted input (they come back from CI artifacts): load() validates the
+schema and that every file path resolves inside the directory, and names that become
+paths (job ids, arches, workloads) are plain names."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -12,6 +20,9 @@ from pathlib import Path
 from orchestrator import known_issues
 from orchestrator.errors import KtoError
 from orchestrator.workload import WorkloadResult
+
+SUMMARY_VERSION = 1
+SCHEMA_FILE = Path(__file__).parent / "formats" / "summary.schema.json"
 
 
 @dataclass
@@ -50,6 +61,11 @@ class JobResult:
     # Wall clock per phase: {"build": [start, end], "guest": [start, end]}, seconds since
     # the run started; guests overlap later builds (orchestrator/scheduler.py).
     phases: dict = field(default_factory=dict)
+    # When the run that made this job started (its shard's start): kept by kto merge, so
+    # ids derived from it (KCIDB) are the same in a shard's files and the merged ones.
+    started: str = ""
+    # KCIDB patchset_hash of the applied series (formats/kcidb.patchset_hash), "" if none
+    patchset_hash: str = ""
 
     @property
     def id(self) -> str:
@@ -82,58 +98,140 @@ class RunResult:
 
     def write(self, formats: bool = True) -> Path:
         """summary.json, then junit.xml, kcidb.json and index.html beside it."""
-        data = asdict(self)
-        data["directory"] = str(self.directory)
+        for job in self.jobs:
+            job.started = job.started or self.started
+        data = {"version": SUMMARY_VERSION, **asdict(self)}
+        del data["directory"]             # it is wherever summary.json is
         for job in data["jobs"]:
             for w in job["workloads"]:
                 w.pop("output", None)     # kept in workloads/<name>.txt
+            _relative_build(job["build"])
+            job["reproducer"] = _relative_runs(job["reproducer"])
         path = self.directory / "summary.json"
-        tmp = path.with_name(".summary.json.tmp")     # readers never see half a file
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(path)
+        # readers never see half a file; writers never share a temporary
+        tmp = path.with_name(f".summary.json.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         if formats:
             from orchestrator import formats as formats_mod
             formats_mod.write_all(self)
         return path
 
 
+def _relative_build(build: dict) -> None:
+    """The cache root in a build's dir and reproducer as ``$KTO_CACHE`` / relative, so a
+    summary says nothing about the machine that wrote it."""
+    from orchestrator.cache import cache_root
+    root = str(cache_root().resolve())
+    d = build.get("dir")
+    if d and (d == root or d.startswith(root + "/")):
+        build["dir"] = d[len(root) + 1:] or "."
+    if build.get("reproducer"):
+        build["reproducer"] = build["reproducer"].replace(root + "/", "$KTO_CACHE/")
+
+
+def _relative_runs(reproducer: str) -> str:
+    """``kto run ... --runs /abs/checkout/runs.yaml`` -> ``--runs runs.yaml`` when the
+    file is in (or below) the current directory, as in CI where kto runs from the
+    checkout: the command stays runnable there and names no machine path."""
+    import shlex
+    try:
+        argv = shlex.split(reproducer)
+    except ValueError:
+        return reproducer
+    if "--runs" in argv[:-1]:
+        i = argv.index("--runs") + 1
+        p = Path(argv[i])
+        if p.is_absolute():
+            try:
+                argv[i] = str(p.relative_to(Path(os.getcwd()).resolve()))
+            except ValueError:
+                return reproducer
+            return shlex.join(argv)
+    return reproducer
+
+
+_validator = None
+
+
+def validate(data, path: Path) -> None:
+    """KtoError naming the file and the JSON path of the first schema violation."""
+    global _validator
+    import jsonschema
+    if _validator is None:
+        _validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    try:
+        err = jsonschema.exceptions.best_match(_validator.iter_errors(data))
+    except RecursionError:
+        raise KtoError(f"{path}: not a kto summary (nested too deeply)") from None
+    if err is not None:
+        where = err.json_path
+        what = err.message if len(err.message) <= 200 else err.message[:200] + "..."
+        raise KtoError(f"{path}: not a kto summary: {where}: {what}")
+
+
+def inside(directory: Path, rel: str) -> Path | None:
+    """directory/rel if it resolves (symlinks followed) inside directory, else None."""
+    base = Path(directory).resolve()
+    try:
+        p = (base / rel).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return p if p == base or base in p.parents else None
+
+
 def load(directory: Path) -> RunResult:
-    """A RunResult read back from a results directory's summary.json (older summaries
-    without the matrix fields load too; unknown fields from newer ones are ignored)."""
-    from orchestrator.errors import KtoError
+    """A RunResult read back from a results directory's summary.json. It must validate
+    against the schema (older summaries without the version and matrix fields do; unknown
+    fields from newer ones are ignored) and every path in it must stay inside the
+    directory: a KtoError names the file and the JSON path otherwise."""
     from orchestrator.workload import TestResult
     directory = Path(directory)
     path = directory / "summary.json"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
     except OSError as e:
         raise KtoError(f"{path}: cannot read ({e.strerror})") from None
-    except ValueError as e:
+    except RecursionError:
+        raise KtoError(f"{path}: not a kto summary (nested too deeply)") from None
+    except ValueError as e:     # JSONDecodeError, UnicodeDecodeError
         raise KtoError(f"{path}: not valid JSON ({e})") from None
+    validate(data, path)
+    for i, j in enumerate(data["jobs"]):
+        for key in ("console_log",):
+            if j.get(key) and inside(directory, j[key]) is None:
+                raise KtoError(f"{path}: $.jobs[{i}].{key}: {j[key]!r} is outside the "
+                               "results directory")
+        for k, r in enumerate(j.get("reports", [])):
+            if inside(directory, r["file"]) is None:
+                raise KtoError(f"{path}: $.jobs[{i}].reports[{k}].file: {r['file']!r} is "
+                               "outside the results directory")
 
     def pick(cls, d):
         names = {f.name for f in fields(cls)}
         return {k: v for k, v in d.items() if k in names}
 
-    try:
-        jobs = []
-        for j in data.get("jobs", []):
-            job = JobResult(**pick(JobResult, {k: v for k, v in j.items()
-                                               if k not in ("workloads", "reports")}))
-            for w in j.get("workloads", []):
-                wr = WorkloadResult(**pick(WorkloadResult, {k: v for k, v in w.items()
-                                                            if k != "tests"}),
-                                    tests=[TestResult(**pick(TestResult, t))
-                                           for t in w.get("tests", [])])
-                if wr.console_span is not None:
-                    wr.console_span = tuple(wr.console_span)
-                job.workloads.append(wr)
-            job.reports = [ReportEntry(**pick(ReportEntry, r)) for r in j.get("reports", [])]
-            jobs.append(job)
-        top = pick(RunResult, {k: v for k, v in data.items() if k not in ("jobs", "directory")})
-        return RunResult(directory=directory, jobs=jobs, **top)
-    except TypeError as e:
-        raise KtoError(f"{path}: not a kto summary ({e})") from None
+    jobs = []
+    for j in data["jobs"]:
+        job = JobResult(**pick(JobResult, {k: v for k, v in j.items()
+                                           if k not in ("workloads", "reports")}))
+        for w in j.get("workloads", []):
+            wr = WorkloadResult(**pick(WorkloadResult, {"tests": [], "seconds": 0.0, **{
+                k: v for k, v in w.items() if k != "tests"}}))
+            wr.tests = [TestResult(**pick(TestResult, t)) for t in w.get("tests", [])]
+            if wr.console_span is not None:
+                wr.console_span = tuple(wr.console_span)
+            job.workloads.append(wr)
+        job.reports = [ReportEntry(**pick(ReportEntry, {"frame": None, "corrupted": False,
+                                                        "workload": None, "first_line": "",
+                                                        **r}))
+                       for r in j.get("reports", [])]
+        jobs.append(job)
+    top = pick(RunResult, {k: v for k, v in data.items() if k not in ("jobs", "directory")})
+    return RunResult(directory=directory, jobs=jobs, **top)
 
 
 # Written into every results directory kto creates: `kto cache prune --results` deletes

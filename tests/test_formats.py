@@ -32,19 +32,38 @@ def cases(xml_text):
     return root, root.findall(".//testcase")
 
 
-def test_load_roundtrip_keeps_summary_compatible(run):
+def test_load_roundtrip_keeps_summary_compatible(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))   # not the data's cache root
     r = run("selftest-arm64")
     before = json.loads((r.directory / "summary.json").read_text())
     r.write()
     after = json.loads((r.directory / "summary.json").read_text())
-    before.pop("directory"), after.pop("directory")
+    before.pop("directory")                 # v1: the directory is where summary.json is
+    assert "directory" not in after and after.pop("version") == results.SUMMARY_VERSION
     for j in after["jobs"]:                 # the added fields, with their defaults
-        assert (j.pop("job_id"), j.pop("variant"), j.pop("series"), j.pop("phases")) == (
-            "", "", "", {})
+        assert (j.pop("job_id"), j.pop("variant"), j.pop("series"), j.pop("phases"),
+                j.pop("patchset_hash"), j.pop("started")) == ("", "", "", {}, "",
+                                                              after["started"])
     assert (after.pop("shard"), after.pop("merged_from")) == ("", [])
     assert after == before
     for name in ("junit.xml", "kcidb.json", "index.html"):
         assert (r.directory / name).stat().st_size > 500, name
+
+
+def test_summary_paths_are_relative(run, monkeypatch):
+    """Written summaries name no path of the machine: the build directory relative to the
+    cache root, the reproducer with $KTO_CACHE, and they validate against the schema."""
+    r = run("selftest-arm64")
+    d = r.jobs[0].build["dir"]
+    root = d[:d.index("/builds/")]                     # the cache the data was made with
+    monkeypatch.setenv("KTO_CACHE", root)
+    r.write(formats=False)
+    data = json.loads((r.directory / "summary.json").read_text())
+    b = data["jobs"][0]["build"]
+    assert b["dir"] == d[len(root) + 1:] and b["dir"].startswith("builds/arm64/")
+    assert root not in b["reproducer"] and "$KTO_CACHE/trees/arm64" in b["reproducer"]
+    assert root not in json.dumps(data) and str(r.directory) not in json.dumps(data)
+    results.validate(data, r.directory / "summary.json")
 
 
 def test_junit_clean_run(run):
@@ -189,3 +208,128 @@ def test_html_escapes_and_missing_report_file(run):
     page = html.render(r)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "(report file not in this results directory)" in page
+
+
+JUNIT_XSD = Path(__file__).parent / "data" / "junit" / "junit-10.xsd"
+
+
+@pytest.mark.parametrize("name", ["matrix-quick-arm64", "selftest-arm64", "mm-vmemmap-x86_64",
+                                  "nightly-bad-night3"])
+def test_junit_valid_against_jenkins_xsd(run, name):
+    """Every junit.xml kto writes is valid against Jenkins' junit-10.xsd; a report's
+    failure carries the report's console text; suites and build/boot cases have times."""
+    import xmlschema
+    schema = xmlschema.XMLSchema(JUNIT_XSD)
+    r = run(name)
+    text = junit.render(r)
+    schema.validate(text)
+    root = ET.fromstring(text)
+    assert "skipped" not in root.attrib and root.get("time")
+    for suite in root.findall("testsuite"):
+        assert float(suite.get("time")) >= 0
+        for tc in suite.findall("testcase"):
+            if tc.get("name") in ("build", "boot"):
+                assert tc.get("time") is not None
+    for job in r.jobs:
+        for rep in job.unexpected_reports()[:3]:
+            (fail,) = [tc.find("failure") for tc in root.iter("testcase")
+                       if tc.get("name") == rep.title and tc.get("classname", "").startswith(
+                           job.id + ".reports")][:1]
+            excerpt = (r.directory / rep.file).read_text().partition("\n\n")[2].strip()
+            assert excerpt.splitlines()[0] in fail.text
+    # the schema does reject what kto wrote before (skipped on <testsuites>)
+    root.set("skipped", "0")
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        schema.validate(ET.tostring(root, encoding="unicode"))
+
+
+def test_kcidb_compiler_catalog_paths_log_urls_origin(run, monkeypatch):
+    monkeypatch.setenv("KTO_LOG_BASE_URL", "https://ci.example/job/7/artifacts/raw/merged/")
+    monkeypatch.setenv("KTO_KCIDB_ORIGIN", "mm_lab")
+    r = run("nightly-night1")
+    data = validate(kcidb.build(r))
+    assert {o["origin"] for k in ("checkouts", "builds", "tests") for o in data[k]} == {"mm_lab"}
+    assert all(o["id"].startswith("mm_lab:") for o in data["builds"] + data["tests"])
+    b = {x["misc"]["job"]: x for x in data["builds"]}["arm64+selftest"]
+    assert b["log_url"] == ("https://ci.example/job/7/artifacts/raw/merged/"
+                            "arm64%2Bselftest/build.log")
+    (b,) = validate(kcidb.build(run("selftest-arm64")))["builds"]   # has build-metadata.json
+    assert b["compiler"] == "aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0"
+    paths = {t["path"] for t in data["tests"]}
+    assert "kselftest.mm" in paths and any(p.startswith("kselftest.mm.") for p in paths)
+    assert any(p.startswith("vmalloc.") for p in paths) and "boot" in paths
+    boot = [t for t in data["tests"] if t["path"] == "boot"][0]
+    assert boot["log_url"].endswith("/console.log")
+    # two workloads at the same catalog path in one build keep distinct ids
+    ids = [t["id"] for t in data["tests"]]
+    assert len(ids) == len(set(ids))
+    monkeypatch.setenv("KTO_KCIDB_ORIGIN", "Bad-Origin")
+    with pytest.raises(Exception, match="KTO_KCIDB_ORIGIN"):
+        kcidb.build(r)
+
+
+def test_kcidb_patchset_hash():
+    # KCIDB's definition: sha256 over the newline-terminated sha256 digests of the patches
+    import hashlib
+    p1, p2 = b"From a\n", b"From b\n"
+    want = hashlib.sha256((hashlib.sha256(p1).hexdigest() + "\n"
+                           + hashlib.sha256(p2).hexdigest() + "\n").encode()).hexdigest()
+    assert kcidb.patchset_hash([p1, p2]) == want and kcidb.patchset_hash([]) == ""
+
+
+def test_kcidb_invalid_is_not_written(run, monkeypatch, capsys):
+    r = run("selftest-arm64")
+    (r.directory / "kcidb.json").unlink(missing_ok=True)
+    real = kcidb.build
+
+    def broken(result):
+        data = real(result)
+        data["tests"][0]["status"] = "OK"
+        return data
+    monkeypatch.setattr(kcidb, "build", broken)
+    from orchestrator import formats
+    written = formats.write_all(r)
+    assert not (r.directory / "kcidb.json").exists()
+    assert "not valid KCIDB v5.3: $.tests[0].status" in capsys.readouterr().err
+    assert {p.name for p in written} == {"junit.xml", "index.html"}
+
+
+def test_html_tests_failures_first_logs_infra_red_grouped_titles(run):
+    """The failing test's name and output are on the page before any passing one; every
+    log of a job is linked; an infra-error job is red and 'not checked'; a title seen on
+    three arches is one block listing them."""
+    import re
+    r = run("matrix-quick-arm64")
+    r.jobs[0].workloads[1].tests[2].status = "fail"
+    r.jobs[0].workloads[1].tests[2].detail = "exit 1: hugetlb went wrong"
+    bad = r.jobs[0].workloads[1].tests[2].name
+    page = html.render(r)
+    tests = page[page.index("<h2>Tests</h2>"):]
+    first_row = re.search(r"<tr><td>arm64</td><td>(\w+)</td><td>([^<]+)</td>", tests)
+    assert first_row.group(2) == bad and "exit 1: hugetlb went wrong" in tests
+    assert tests.index(bad) < tests.index("passing test(s)")
+    assert '<a href="arm64/workloads/hugetlb.txt">output</a>' in tests
+    for href in ("arm64/console.log", "arm64/build-metadata.json",
+                 "arm64/workloads/vmalloc.txt", "arm64/workloads/userfaultfd.txt"):
+        assert f'<a href="{href}">' in page, href
+    infra = html.render(run("mm-vmemmap-x86_64"))
+    row = infra[infra.index("<h2>Matrix</h2>"):infra.index("</table>")]
+    assert "0 unexpected" not in row and "not checked" in row and 'class="bad"' in row
+    assert '<header class="infra">' in infra and "header.infra{background:#b3261e}" in infra
+    night = html.render(run("nightly-night1"))
+    assert night.count(f"<h3>{LOCKDEP}</h3>") == 1
+    assert "arches <b>arm64, riscv64, x86_64</b>" in night
+    assert "3 report(s)" in night
+
+
+def test_job_reproducer_runs_file_relative_to_the_checkout(run, monkeypatch, tmp_path):
+    r = run("selftest-arm64")
+    monkeypatch.chdir(tmp_path)
+    r.jobs[0].reproducer = f"kto run selftest --job arm64 --runs {tmp_path}/sub/runs.yaml"
+    r.write(formats=False)
+    data = json.loads((r.directory / "summary.json").read_text())
+    assert data["jobs"][0]["reproducer"] == "kto run selftest --job arm64 --runs sub/runs.yaml"
+    r.jobs[0].reproducer = "kto run selftest --job arm64 --runs /elsewhere/runs.yaml"
+    r.write(formats=False)                 # outside the checkout: left as it is
+    data = json.loads((r.directory / "summary.json").read_text())
+    assert data["jobs"][0]["reproducer"].endswith("--runs /elsewhere/runs.yaml")

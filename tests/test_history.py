@@ -2,6 +2,7 @@
 run (no reports) and the arm64 selftest run (the series' lockdep inversion, plus 163 KASAN
 reports provoked on purpose by kasan-kunit), recorded as nights under one history key."""
 import copy
+import json
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def test_clean_nights_then_bad_series_then_fixed(db, night):
     v4 = history.compare(db, night("selftest-arm64", "2026-11-23T01:00:00Z"), key="k")
     (t,) = v4.titles
     assert (t.status, t.first_seen[:10], t.runs) == ("still", "2026-11-22", 2)
-    assert "still present (since 2026-11-22, 2 runs)" in t.line()
+    assert "still present (since 2026-11-22, 2 runs in a row)" in t.line()
     assert "no new reports" in v4.lines()
     assert v4.exit_code() == 0 and v4.exit_code(strict=True) == 1
 
@@ -68,6 +69,7 @@ def test_clean_nights_then_bad_series_then_fixed(db, night):
     # back again: new, saying when it was last seen
     v6 = history.compare(db, night("selftest-arm64", "2026-11-25T01:00:00Z"), key="k")
     assert v6.titles[0].status == "new" and "last on 2026-11-23" in v6.titles[0].line()
+    assert "regression, fixed on 2026-11-24, back on 2026-11-25" in v6.titles[0].line()
 
     row = db.titles("k")[LOCKDEP]
     assert (row["first_seen"][:10], row["last_seen"][:10], row["runs"],
@@ -115,11 +117,125 @@ def test_failures_and_infra(db, night):
     assert v.infra and "did not survive olddefconfig" in v.infra[0] and v.exit_code() == 2
 
 
-def test_same_directory_twice_is_an_error(db, night):
-    r = night("matrix-quick-arm64")
-    history.compare(db, r, key="k")
-    with pytest.raises(KtoError, match="already recorded"):
-        history.compare(db, r, key="k")
+def test_identity_is_content_not_path(db, night, tmp_path):
+    """CI merges every night into the same directory: the same path with new results is
+    a new night, and the same results again (a retried job, a copy) are a no-op that
+    gives that night's verdict again."""
+    d = tmp_path / "merged"
+    shutil.copytree(RUNS / "nightly-night1", d)
+    v1 = history.compare(db, results.load(d), key="n")
+    shutil.rmtree(d)
+    shutil.copytree(RUNS / "nightly-night2", d)
+    v2 = history.compare(db, results.load(d), key="n")
+    assert not v1.already and not v2.already and v2.run_id != v1.run_id
+    assert [t.status for t in v2.titles] == ["still"] and v2.exit_code() == 0
+    again = history.compare(db, night("nightly-night2"), key="n")    # a copy elsewhere
+    assert again.already and again.run_id == v2.run_id
+    assert [t.line() for t in again.titles] == [t.line() for t in v2.titles]
+    again1 = history.compare(db, results.load(RUNS / "nightly-night1"), key="n")
+    assert again1.already and again1.run_id == v1.run_id and again1.previous is None
+    assert [t.status for t in again1.titles] == ["new"] and again1.exit_code() == 1
+    assert len(db.runs("n")) == 2
+    # one changed result is another night, even with the same start time
+    r = night("nightly-night2")
+    r.jobs[0].workloads[0].tests[0].status = "fail"
+    assert history.identity(r) != history.identity(results.load(RUNS / "nightly-night2"))
+    assert not history.compare(db, r, key="n").already
+
+
+def test_old_database_is_migrated(tmp_path, night):
+    """A history database from before content identity (UNIQUE key+directory) keeps its
+    nights and takes new ones."""
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(history.SCHEMA.replace(
+        "  identity TEXT NOT NULL,                              -- identity(): run@started#digest\n"
+        "  UNIQUE (key, identity));", "  UNIQUE (key, directory));"))
+    con.execute("INSERT INTO runs (key, run, directory, started, finished, recorded, "
+                "exit_code, jobs) VALUES ('n', 'nightly', '/x/merged', '2026-11-22T02:00:00Z', "
+                "'', '', 1, 'x86_64+selftest')")
+    con.execute(f"INSERT INTO sightings VALUES (1, '{LOCKDEP}', 'LOCKDEP', 'x86_64+selftest', "
+                "'x86_64', 1)")
+    con.commit()
+    con.close()
+    with history.History(path) as h:
+        v = history.compare(h, night("nightly-night2"), key="n")
+        assert [(t.title, t.status, t.since[:10]) for t in v.titles] == [
+            (LOCKDEP, "still", "2026-11-22")]
+        assert [r["identity"] for r in h.runs("n")][0] == "legacy:1"
+
+
+def test_thirty_nights_appear_persist_fix_regress(db, tmp_path):
+    """35 simulated nights (dates 2026-10-01..), three titles on a schedule, each night a
+    fresh results directory at the same path (as in CI):
+    A appears on night 3, persists, is fixed on night 10, comes back on night 20;
+    B is there from night 1 to night 30 then fixed; C flickers every 7th night. Every
+    night's verdict is checked against the schedule, then every night is replayed (a
+    retried job) and gives the same verdict again."""
+    A, B, C = "KASAN: use-after-free in foo", "WARNING in bar", "possible deadlock in baz"
+    present = {A: set(range(3, 10)) | set(range(20, 36)), B: set(range(1, 31)),
+               C: {7, 14, 21, 28, 35}}
+    base = json.loads((RUNS / "matrix-quick-arm64" / "summary.json").read_text())
+    d = tmp_path / "merged"
+
+    def night_dir(n):
+        data = copy.deepcopy(base)
+        data["started"] = f"2026-{10 + (n - 1) // 31:02d}-{(n - 1) % 31 + 1:02d}T02:00:00Z"
+        shutil.rmtree(d, ignore_errors=True)
+        (d / "arm64" / "reports").mkdir(parents=True)
+        reports = []
+        for k, (title, nights) in enumerate(sorted(present.items())):
+            if n in nights:
+                rel = f"arm64/reports/{k}.txt"
+                (d / rel).write_text(f"TITLE: {title}\n\n{title}\n")
+                reports.append({"title": title, "type": title.split(":")[0].split()[0],
+                                "frame": None, "corrupted": False, "workload": "vmalloc",
+                                "expected": False, "file": rel, "first_line": title})
+        data["jobs"][0]["reports"] = reports
+        (d / "summary.json").write_text(json.dumps(data))
+        return results.load(d)
+
+    def day(n):
+        return night_dir(n).started[:10]
+
+    verdicts = {}
+    for n in range(1, 36):
+        v = history.compare(db, night_dir(n), key="sim")
+        verdicts[n] = [t.line() for t in v.titles]
+        got = {t.title: t for t in v.titles}
+        for title, nights in present.items():
+            if n in nights and n - 1 in nights:
+                t = got[title]
+                start = max(m for m in range(1, n + 1) if m - 1 not in nights and m in nights)
+                assert (t.status, t.since[:10], t.streak) == ("still", day(start),
+                                                              n - start + 1), (n, title)
+            elif n in nights:
+                t = got[title]
+                assert t.status == "new", (n, title)
+                earlier = [m for m in nights if m < n]
+                if earlier:          # a regression: when it was fixed, when it came back
+                    fixed = min(m for m in range(max(earlier), n) if m not in nights)
+                    assert (f"fixed on {day(fixed)}, back on {day(n)}") in t.line(), (n, t.line())
+                else:
+                    assert t.line().split("-- ")[1].startswith("new;"), t.line()
+            elif n - 1 in nights:
+                assert got[title].status == "fixed", (n, title)
+                assert f"last seen {day(n - 1)}" in got[title].line()
+            else:
+                assert title not in got, (n, title)
+        new = {t for t in got if got[t].status == "new"}
+        assert v.exit_code() == (1 if new else 0), n
+    assert len(db.runs("sim")) == 35
+    assert verdicts[20][0] == (f"NEW       {A}  -- new: regression, fixed on 2026-10-10, back "
+                               "on 2026-10-20 (seen before, last on 2026-10-09); arm64")
+    row = db.titles("sim")[A]
+    assert (row["first_seen"][:10], row["last_seen"][:10], row["runs"]) == (
+        "2026-10-03", "2026-11-04", 7 + 16)
+    for n in range(1, 36):            # every night again: recorded already, same verdict
+        v = history.compare(db, night_dir(n), key="sim")
+        assert v.already and [t.line() for t in v.titles] == verdicts[n], n
+    assert len(db.runs("sim")) == 35
 
 
 def test_keys_are_separate(db, night):
@@ -151,6 +267,8 @@ def kto(*argv, cwd):
 def test_kto_nightly_from_results_cli(tmp_path):
     for n, name in enumerate(["matrix-quick-arm64", "matrix-quick-arm64", "selftest-arm64"]):
         shutil.copytree(RUNS / name, tmp_path / f"n{n}")
+    s = tmp_path / "n1" / "summary.json"          # another night of the same run
+    s.write_text(s.read_text().replace('"started": "', '"started": "2099'))
     dbp = tmp_path / "h.sqlite"
     outs = [kto("nightly", "--from-results", tmp_path / f"n{n}", "--db", dbp, "--key", "night",
                 cwd=tmp_path) for n in range(3)]
@@ -161,7 +279,8 @@ def test_kto_nightly_from_results_cli(tmp_path):
     assert outs[2].stdout.count("NEW ") == 1
     again = kto("nightly", "--from-results", tmp_path / "n2", "--db", dbp, "--key", "night",
                 cwd=tmp_path)
-    assert again.returncode == 2 and "already recorded" in again.stderr
+    assert again.returncode == 1 and "already recorded as history run 3" in again.stdout
+    assert again.stdout.count("NEW ") == 1 and again.stderr == ""
     none = kto("nightly", "--db", dbp, cwd=tmp_path)
     assert none.returncode == 2 and none.stderr.count("\n") == 1
 
@@ -185,3 +304,27 @@ def test_three_real_nights_of_the_nightly_matrix(db, night):
                    ("WARNING in vm_map_ram", bad)]
     assert [t.status for t in v3.titles if t.title == LOCKDEP] == ["still"]
     assert v3.exit_code() == 1
+
+
+def test_concurrent_nightlies_on_one_database(tmp_path):
+    """Eight kto nightly --from-results at once on one database: five different nights
+    and the same night three times (a retried CI job racing the first). Every night is
+    recorded once, no process fails."""
+    dirs = []
+    for n in range(5):
+        d = tmp_path / f"n{n}"
+        shutil.copytree(RUNS / "selftest-arm64", d)
+        s = d / "summary.json"
+        s.write_text(s.read_text().replace('"started": "2026', f'"started": "20{30 + n}'))
+        dirs.append(d)
+    dirs += [dirs[0]] * 3
+    dbp = tmp_path / "h.sqlite"
+    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "nightly",
+                               "--from-results", d, "--db", dbp, "--key", "k"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for d in dirs]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert all(rc in (0, 1) and err == "" for rc, _, err in outs), outs
+    assert sum("already recorded" in out for _, out, _ in outs) == 3
+    with history.History(dbp) as h:
+        assert len(h.runs("k")) == 5

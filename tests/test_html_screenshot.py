@@ -87,3 +87,22 @@ def test_index_html_screenshot(tmp_path, fixture, banner):
     if fixture == "selftest-arm64":
         # the report's dark console excerpt is on screen
         assert sum(c for p, c in pixels.items() if max(p) < 40) > total * 0.05
+
+
+BAD_CELL = (0xfb, 0xe0, 0xde)          # .bad
+
+
+@pytest.mark.parametrize("fixture", ["mm-vmemmap-x86_64", "matrix-quick-arm64"])
+def test_index_html_screenshot_shows_infra_and_failing_tests_red(tmp_path, fixture):
+    """An infra-error run has a red banner and red matrix cells; a run with a failing
+    test shows that test's red row on screen (failures first)."""
+    shutil.copytree(RUNS / fixture, tmp_path / fixture)
+    r = results.load(tmp_path / fixture)
+    if fixture == "matrix-quick-arm64":
+        r.jobs[0].workloads[1].tests[2].status = "fail"
+        r.jobs[0].workloads[1].status = "fail"
+    r.write()
+    w, h, rows = decode_png(screenshot(r.directory, tmp_path / "shot.png"))
+    assert Counter(rows[10]).most_common(1)[0][0] == RED
+    pixels = Counter(p for row in rows[::2] for p in row[::2])
+    assert pixels[BAD_CELL] > 500, pixels.most_common(8)

@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="the merged results directory (must not exist, or be empty)")
+    p.add_argument("--log-base-url", metavar="URL",
+                   help="the URL the merged directory will be published at (e.g. the CI "
+                   "job's artifacts): kcidb.json links logs below it (default: "
+                   "$KTO_LOG_BASE_URL, or no links)")
+    p.add_argument("--kcidb-origin", metavar="NAME",
+                   help="KCIDB origin of the objects in kcidb.json (default: "
+                   "$KTO_KCIDB_ORIGIN or kto)")
     p.set_defaults(func=main)
 
 
@@ -46,6 +53,16 @@ def find_results(paths: list[Path]) -> list[Path]:
             raise KtoError(f"{p}: no summary.json in it or below it")
         found += below
     return found
+
+
+def _outside_or_initramfs(top: Path):
+    """copytree ignore: the guest initramfs (big, rebuilt from the cache) and symlinks
+    that lead out of the shard's directory (results are untrusted CI artifacts)."""
+    def ignore(d, names):
+        return {n for n in names if n == "initramfs.cpio" or (
+            os.path.islink(os.path.join(d, n))
+            and results.inside(top, os.path.relpath(os.path.join(d, n), top)) is None)}
+    return ignore
 
 
 def merge(dirs: list[Path], out: Path) -> tuple[RunResult, list[str]]:
@@ -83,23 +100,31 @@ def merge(dirs: list[Path], out: Path) -> tuple[RunResult, list[str]]:
     if out.exists() and any(out.iterdir()):
         raise KtoError(f"{out}: exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    merged = RunResult(run=names[0], directory=out.resolve(),
+    merged = RunResult(run=names[0], directory=out,
                        started=min(s.started for s in shards),
                        finished=max((s.finished for s in shards), default=""),
                        source=sources[0] if sources else "",
-                       merged_from=[str(s.directory.resolve()) for s in shards])
+                       merged_from=[os.path.relpath(s.directory.resolve(), out.resolve())
+                                    for s in shards])
     for s in sorted(shards, key=lambda s: s.shard or ""):
         for j in s.jobs:
+            # j.id is a plain name (results.load checks the schema): out / j.id is in out
             sub = s.directory / j.id
-            if sub.is_dir():
+            if sub.is_dir() and not sub.is_symlink():
                 shutil.copytree(sub, out / j.id, symlinks=True,
-                                ignore=shutil.ignore_patterns("initramfs.cpio"))
+                                ignore=_outside_or_initramfs(s.directory))
     merged.jobs = sorted((j for s in shards for j in s.jobs), key=lambda j: j.id)
     merged.write()
     return merged, problems
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.log_base_url:
+        os.environ["KTO_LOG_BASE_URL"] = args.log_base_url
+    if args.kcidb_origin:
+        os.environ["KTO_KCIDB_ORIGIN"] = args.kcidb_origin
+        from orchestrator.formats import kcidb
+        kcidb.origin()              # a bad name fails before anything is written
     merged, problems = merge(args.dirs, args.out)
     print(f"kto merge {merged.run}: {len(merged.merged_from)} shard result(s), "
           f"{len(merged.jobs)} job(s) -> {merged.directory}")

@@ -69,8 +69,11 @@ def main(args: argparse.Namespace) -> int:
     prev = verdict.previous
     print()
     print(f"kto nightly {verdict.key}: {result.directory} (history run {verdict.run_id} in "
-          f"{db_path}; " + (f"previous: {prev['started'][:10]}, {prev['directory']})"
+          f"{db_path}; " + (f"previous: run {prev['id']} started {prev['started']})"
                             if prev else "first recorded night)"))
+    if verdict.already:
+        print(f"these results are already recorded as history run {verdict.run_id} "
+              f"({history.identity(result)}): nothing recorded; their verdict then:")
     for line in verdict.lines():
         print(line)
     code = verdict.exit_code(args.strict)

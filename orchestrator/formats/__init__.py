@@ -9,8 +9,10 @@ so ``kto merge`` regenerates them from a merged summary.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 FILES = {"junit.xml": "junit", "kcidb.json": "kcidb", "index.html": "html"}
@@ -25,8 +27,11 @@ def clean_text(text: str) -> str:
 
 def report_excerpt(directory: Path, rel: str, max_lines: int = 80) -> str | None:
     """The console text of a report file (after kto's header block), or None if the
-    file is not in this results directory."""
-    path = Path(directory) / rel
+    file is not in this results directory (or resolves outside it)."""
+    from orchestrator.results import inside
+    path = inside(directory, rel)
+    if path is None:
+        return None
     try:
         text = path.read_bytes().decode("utf-8", "replace")
     except OSError:
@@ -48,9 +53,14 @@ def write_all(result) -> list[Path]:
         path = result.directory / name
         try:
             data = mod.render(result)
-            tmp = path.with_name(f".{name}.tmp")
-            tmp.write_text(data)
-            tmp.replace(path)
+            # a unique temporary: two processes may write the same directory's formats
+            # (kto nightly --from-results of one directory, raced by a CI retry)
+            tmp = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                tmp.write_text(data)
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
             written.append(path)
         except Exception as e:   # noqa: BLE001 - reported, the run goes on
             print(f"kto: warning: could not write {path}: {type(e).__name__}: {e}",

@@ -1,7 +1,10 @@
 """index.html: a static, self-contained page (no scripts, no external files) with the
-run's verdict, a matrix overview (one row per job: build, boot, each workload, reports)
-and every unexpected kernel report with its title, type, arch, workload, symbolized stack
-and an excerpt of the console text from its report file. Reports a workload provoked on
+run's verdict, a matrix overview (one row per job: build, boot, each workload, reports,
+links to the job's console, build and workload logs; a job that did not complete is red
+whatever else it has), every test in a table with the failing ones first (the passing
+ones folded), and the unexpected kernel reports grouped by title: one block per title
+with the jobs and arches that had it, the symbolized stack and the console text of its
+first report file, and links to every report file. Reports a workload provoked on
 purpose are listed by title only, folded."""
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ from html import escape
 
 from orchestrator.formats import clean_text, report_excerpt
 
+_BAD = ("fail", "timeout", "error")
+
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:0;color:#1d232a;
  background:#f5f6f8}
 header{padding:18px 28px;color:#fff}
-header.clean{background:#1f7a3f} header.failed{background:#b3261e} header.infra{background:#8a5a00}
+header.clean{background:#1f7a3f} header.failed{background:#b3261e} header.infra{background:#b3261e}
 header h1{margin:0 0 4px;font-size:22px} header p{margin:2px 0;opacity:.92}
 main{padding:8px 28px 40px}
 h2{font-size:17px;margin:26px 0 10px;border-bottom:1px solid #d5d9de;padding-bottom:4px}
@@ -54,6 +59,24 @@ def _td(text: str, cls: str = "", title: str = "") -> str:
     return f"<td{c}{t}>{text}</td>"
 
 
+def _link(result, rel: str, label: str) -> str:
+    """A relative link to a file of the results directory, if it is there."""
+    from orchestrator.results import inside
+    p = inside(result.directory, rel)
+    if p is None or not p.is_file():
+        return ""
+    return f'<a href="{escape(rel)}">{escape(label)}</a>'
+
+
+def _logs(result, j) -> str:
+    links = [_link(result, j.console_log or f"{j.id}/console.log", "console"),
+             _link(result, f"{j.id}/build.log", "build"),
+             _link(result, f"{j.id}/build-metadata.json", "build metadata")]
+    links += [_link(result, f"{j.id}/workloads/{w.workload}.txt", w.workload)
+              for w in j.workloads]
+    return " · ".join(x for x in links if x) or "—"
+
+
 def render(result) -> str:
     cls, verdict = _verdict(result)
     workloads: list[str] = []
@@ -76,7 +99,7 @@ def render(result) -> str:
     out.append("<h2>Matrix</h2><table><tr><th>job</th><th>arch</th><th>variant</th>"
                "<th>series</th><th>build</th><th>boot</th>"
                + "".join(f"<th>{escape(w)}</th>" for w in workloads)
-               + "<th>reports</th></tr>")
+               + "<th>reports</th><th>logs</th></tr>")
     for j in result.jobs:
         b = j.build or {}
         if b:
@@ -103,12 +126,19 @@ def render(result) -> str:
             cells.append(_td(f"{escape(w.status)}<br><span class=small>{escape(counts)}"
                              f"</span>", _CELL.get(w.status, "warn"), w.reason))
         unexp, exp = len(j.unexpected_reports()), len(j.reports) - len(j.unexpected_reports())
-        rep = (f'<a href="#job-{escape(j.id)}">{unexp} unexpected</a>' if unexp
+        rep = (f'<a href="#reports">{unexp} unexpected</a>' if unexp
                else "0 unexpected") + (f"<br><span class=small>{exp} expected</span>"
                                        if exp else "")
-        out.append(f"<tr>{_td(escape(j.id))}{_td(escape(j.arch))}"
+        done = j.outcome == "ok"
+        if not done:            # an infra error or a failed build/boot checked nothing
+            rep = f"not checked<br><span class=small>job {escape(j.outcome)}</span>"
+        job = _td(escape(j.id) + ("" if done else f"<br><span class=small>"
+                                  f"{escape(j.outcome)}</span>"), "" if done else "bad")
+        out.append(f"<tr>{job}{_td(escape(j.arch))}"
                    f"{_td(escape(j.variant or 'default'))}{_td(escape(j.series or '—'))}"
-                   f"{build}{boot}{''.join(cells)}{_td(rep, 'bad' if unexp else 'ok')}</tr>")
+                   f"{build}{boot}{''.join(cells)}"
+                   f"{_td(rep, 'bad' if unexp or not done else 'ok')}"
+                   f"{_td(_logs(result, j), 'small')}</tr>")
     out.append("</table>")
 
     # -- job errors and notes --
@@ -122,34 +152,39 @@ def render(result) -> str:
             for n in j.notes:
                 out.append(f"<p class=small><b>{escape(j.id)}</b>: {escape(n)}</p>")
 
-    # -- reports --
-    out.append("<h2>Kernel reports</h2>")
+    # -- reports, grouped by title --
+    out.append('<h2 id="reports">Kernel reports</h2>')
     if not any(j.reports for j in result.jobs):
         out.append("<p>No kernel reports.</p>")
+    groups: dict[str, list] = {}
     for j in result.jobs:
-        unexpected = j.unexpected_reports()
-        if unexpected:
-            out.append(f'<h3 id="job-{escape(j.id)}">{escape(j.id)}</h3>')
-        for r in unexpected:
-            excerpt = report_excerpt(result.directory, r.file)
-            out.append('<div class="report">'
-                       f"<h3>{escape(r.title)}</h3><div class=meta>"
-                       f"<span class=tag>{escape(r.type)}</span>"
-                       f"<span>arch <b>{escape(j.arch)}</b></span>"
-                       f"<span>job <b>{escape(j.id)}</b></span>"
-                       f"<span>during <b>{escape(r.workload or 'boot')}</b></span>"
-                       + (f"<span>frame <b>{escape(r.frame)}</b></span>" if r.frame else "")
-                       + ("<span><b>corrupted</b></span>" if r.corrupted else "")
-                       + f'<span class=small><a href="{escape(r.file)}">{escape(r.file)}</a>'
-                       "</span></div>")
-            if r.stack:
-                out.append("<div class=small>symbolized stack</div>"
-                           f'<pre class="stack">{escape(chr(10).join(r.stack))}</pre>')
-            out.append("<div class=small>console</div>" + (
-                f"<pre>{escape(excerpt)}</pre>" if excerpt is not None else
-                f"<pre>{escape(r.first_line)}\n(report file not in this results "
-                "directory)</pre>"))
-            out.append("</div>")
+        for r in j.unexpected_reports():
+            groups.setdefault(r.title, []).append((j, r))
+    for title, occ in groups.items():
+        j, r = occ[0]
+        jobs = list(dict.fromkeys(x.id for x, _ in occ))
+        arches = list(dict.fromkeys(x.arch for x, _ in occ))
+        excerpt = report_excerpt(result.directory, r.file)
+        files = " ".join(_link(result, rr.file, rr.file) or escape(rr.file) for _, rr in occ)
+        out.append('<div class="report">'
+                   f"<h3>{escape(title)}</h3><div class=meta>"
+                   f"<span class=tag>{escape(r.type)}</span>"
+                   f"<span>arches <b>{escape(', '.join(arches))}</b></span>"
+                   f"<span>jobs <b>{escape(', '.join(jobs))}</b></span>"
+                   f"<span>{len(occ)} report(s)</span>"
+                   f"<span>during <b>{escape(r.workload or 'boot')}</b></span>"
+                   + (f"<span>frame <b>{escape(r.frame)}</b></span>" if r.frame else "")
+                   + ("<span><b>corrupted</b></span>" if r.corrupted else "")
+                   + f"</div><div class=small>report files: {files}</div>")
+        if r.stack:
+            out.append(f"<div class=small>symbolized stack ({escape(j.id)})</div>"
+                       f'<pre class="stack">{escape(chr(10).join(r.stack))}</pre>')
+        out.append(f"<div class=small>console ({escape(j.id)})</div>" + (
+            f"<pre>{escape(excerpt)}</pre>" if excerpt is not None else
+            f"<pre>{escape(r.first_line)}\n(report file not in this results "
+            "directory)</pre>"))
+        out.append("</div>")
+    for j in result.jobs:
         expected = [r for r in j.reports if r.expected]
         if expected:
             titles = Counter(r.title for r in expected)
@@ -158,5 +193,36 @@ def render(result) -> str:
                        "</th></tr>" + "".join(f"<tr>{_td(escape(t))}{_td(str(c))}</tr>"
                                               for t, c in titles.most_common())
                        + "</table></details>")
+    # -- tests: failing first, passing folded --
+    rows = [(j, w, t) for j in result.jobs for w in j.workloads for t in w.tests]
+    rows += [(j, w, None) for j in result.jobs for w in j.workloads
+             if not w.tests or (w.status in _BAD and all(t.status not in _BAD for t in w.tests))]
+    order = {"fail": 0, "timeout": 0, "error": 0, "skip": 1}
+
+    def status(row):
+        return row[2].status if row[2] else row[1].status
+
+    rows.sort(key=lambda r: order.get(status(r), 2))
+    bad = [r for r in rows if status(r) in _BAD]
+    out.append(f"<h2>Tests</h2><p>{len(rows)} test(s): {len(bad)} failing"
+               f"{', listed first' if bad else ''}.</p>")
+
+    def test_rows(rs):
+        return "".join(
+            f"<tr>{_td(escape(j.id))}{_td(escape(w.workload))}"
+            f"{_td(escape(t.name) if t else '<i>(whole workload)</i>')}"
+            f"{_td(escape(status((j, w, t))), _CELL.get(status((j, w, t)), 'warn'))}"
+            f"{_td(escape(clean_text(t.detail if t else w.reason)))}"
+            f"{_td(_link(result, f'{j.id}/workloads/{w.workload}.txt', 'output') or '—')}"
+            "</tr>" for j, w, t in rs)
+    head = ("<table><tr><th>job</th><th>workload</th><th>test</th><th>status</th>"
+            "<th>detail</th><th>log</th></tr>")
+    shown = [r for r in rows if status(r) in _BAD or status(r) == "skip"]
+    rest = [r for r in rows if status(r) not in _BAD and status(r) != "skip"]
+    if shown:
+        out.append(head + test_rows(shown) + "</table>")
+    if rest:
+        out.append(f"<details><summary>{len(rest)} passing test(s)</summary>{head}"
+                   f"{test_rows(rest)}</table></details>")
     out.append("</main></body></html>")
     return "\n".join(out) + "\n"

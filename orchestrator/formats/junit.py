@@ -8,13 +8,19 @@
   message (classname ``JOB.reports.WORKLOAD``, or ``.boot`` when no workload was running);
   a job without unexpected reports has one passing ``no unexpected kernel reports`` case.
   Reports a workload provokes on purpose (kasan-kunit) are counted in the suite's
-  properties, not listed as testcases.
+  properties, not listed as testcases. A report's failure text is the report itself (the
+  console excerpt of its report file), then its symbolized stack.
+
+Valid against Jenkins' junit-10.xsd (tests/data/junit/junit-10.xsd): no ``skipped`` on
+<testsuites> (only on each <testsuite>). Times: build, boot, tests that have one (the
+workload parsers give none yet), each workload's wall time as a suite property
+``WORKLOAD.seconds``; a suite's time is the job's build + boot + workloads.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from orchestrator.formats import clean_text
+from orchestrator.formats import clean_text, report_excerpt
 
 
 def _case(suite, classname: str, name: str, seconds: float | None = None):
@@ -36,7 +42,7 @@ def _add(tc, tag: str, message: str, text: str = "", type_: str | None = None):
 
 def render(result) -> str:
     root = ET.Element("testsuites", name=f"kto {result.run}")
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "time": 0.0}
     for job in result.jobs:
         suite = ET.SubElement(root, "testsuite", name=job.id, timestamp=result.started)
         props = ET.SubElement(suite, "properties")
@@ -47,6 +53,9 @@ def render(result) -> str:
                      ("reproducer", job.reproducer)):
             if v:
                 ET.SubElement(props, "property", name=k, value=clean_text(v))
+        for w in job.workloads:
+            ET.SubElement(props, "property", name=f"{w.workload}.seconds",
+                          value=f"{float(w.seconds or 0):.1f}")
         cid = job.id
         b = job.build or {}
         if b:
@@ -75,7 +84,7 @@ def render(result) -> str:
                     _add(tc, "failure", w.reason or "failed", w.output, "fail")
                 continue
             for t in w.tests:
-                tc = _case(suite, cls, t.name)
+                tc = _case(suite, cls, t.name, getattr(t, "seconds", None))
                 if t.status == "fail":
                     _add(tc, "failure", t.detail or "failed", t.detail, "fail")
                 elif t.status in ("timeout", "error"):
@@ -89,10 +98,12 @@ def render(result) -> str:
                                                        for t in w.tests):
                 tc = _case(suite, cls, f"{w.workload} (workload)", w.seconds)
                 _add(tc, "error", f"{w.status}: {w.reason}", w.reason, w.status)
+
         unexpected = job.unexpected_reports()
         for r in unexpected:
             tc = _case(suite, f"{cid}.reports.{r.workload or 'boot'}", r.title)
-            body = "\n".join([r.first_line, "", *r.stack, "", f"report file: {r.file}"])
+            text = report_excerpt(result.directory, r.file) or r.first_line
+            body = "\n".join([text, "", *r.stack, "", f"report file: {r.file}"])
             _add(tc, "failure", r.title, body, r.type)
         if job.outcome == "ok" and not unexpected:
             _case(suite, f"{cid}.reports", "no unexpected kernel reports")
@@ -103,7 +114,12 @@ def render(result) -> str:
         for k, v in counts.items():
             suite.set(k, str(v))
             totals[k] += v
-    for k, v in totals.items():
-        root.set(k, str(v))
+        seconds = float(b.get("seconds") or 0) + float((job.boot or {}).get("seconds") or 0) \
+            + sum(float(w.seconds or 0) for w in job.workloads)
+        suite.set("time", f"{seconds:.3f}")
+        totals["time"] += seconds
+    for k in ("tests", "failures", "errors"):      # junit-10.xsd: no skipped here
+        root.set(k, str(totals[k]))
+    root.set("time", f"{totals['time']:.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestrator import arch as arch_mod
 from orchestrator import build, image, kconfig, source, toolchain, vm, workload
 from orchestrator.config import RunConfig
+from orchestrator.formats import kcidb
 from orchestrator.errors import KtoError
 from orchestrator.results import JobResult, ReportEntry, RunResult, new_run_dir, slug
 
@@ -145,6 +146,8 @@ def build_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arc
             from orchestrator.patches import apply_series
             applied = apply_series(wt, src.commit, series)
             job.patches = applied.labels
+            job.patchset_hash = kcidb.patchset_hash(   # over the mails' exact bytes
+                [p.text.encode(p.codec) for p in series.patches])
             progress(f"{arch.name}: applied {len(applied.commits)} patch(es) "
                      f"-> {applied.head[:12]}")
         else:

@@ -9,9 +9,13 @@ Job ids are readable and stable: ``ARCH``, ``ARCH.VARIANT`` (a kconfig variant),
 without ``+``). A run with neither variants nor a series list has one job per arch, whose
 id is the arch: exactly what ``kto run`` always did, with the same results layout.
 
-Sharding: the jobs sorted by id are dealt round-robin to N shards (job k of the sorted
-list goes to shard k mod N + 1). Deterministic for a given runs.yaml, and balanced to
-within one job, which matters more for a 3..20-job matrix than stability under edits.
+Sharding keeps a runner's cache warm: jobs that share a build directory (same arch and
+kernel config: the stock kernel and its series are incremental builds of one another)
+form a group, and groups, not jobs, are dealt to the N shards in (arch, build dir)
+order: to a shard that already holds that arch while it stays within a balanced share,
+else to the least-loaded shard (ties: lowest shard number). With fewer groups than shards the largest
+groups are split in halves (ids in order) until every shard can get one, so more runners
+still mean a shorter night. Deterministic for a given runs.yaml, independent of file order.
 """
 from __future__ import annotations
 
@@ -99,10 +103,32 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard_index(jobs: list[Job], n: int) -> dict[str, int]:
-    """Job id -> its shard (1..n): round-robin over the jobs sorted by id."""
+    """Job id -> its shard (1..n): groups of jobs sharing (arch, build_dir) dealt whole,
+    an arch kept on one shard where balance allows (see the module docstring)."""
     if n < 1:
         raise ConfigError(f"--shards {n}: must be at least 1")
-    return {jid: k % n + 1 for k, jid in enumerate(sorted(j.id for j in jobs))}
+    arch_of = {j.id: j.arch for j in jobs}
+    by_dir: dict[tuple[str, str], list[str]] = {}
+    for j in sorted(jobs, key=lambda j: j.id):
+        by_dir.setdefault((j.arch, j.build_dir), []).append(j.id)
+    groups = [ids for _, ids in sorted(by_dir.items())]
+    while len(groups) < n and any(len(g) > 1 for g in groups):
+        big = max(range(len(groups)), key=lambda k: (len(groups[k]), -k))
+        g = groups.pop(big)
+        half = (len(g) + 1) // 2
+        groups[big:big] = [g[:half], g[half:]]
+    target = -(-len(jobs) // n)            # ceil: a balanced shard's size
+    load = [0] * n
+    held: list[set[str]] = [set() for _ in range(n)]
+    where = {}
+    for g in groups:                        # in (arch, build_dir) order
+        a = arch_of[g[0]]
+        same = [k for k in range(n) if a in held[k] and load[k] + len(g) <= target]
+        i = same[0] if same else min(range(n), key=lambda k: (load[k], k))
+        load[i] += len(g)
+        held[i].add(a)
+        where.update((jid, i + 1) for jid in g)
+    return where
 
 
 def shard(jobs: list[Job], i: int, n: int) -> list[Job]:

@@ -90,7 +90,10 @@ def test_every_job_in_exactly_one_shard_balanced(project, n):
     flat = [j.id for s in shards for j in s]
     assert sorted(flat) == sorted(j.id for j in jobs)          # all, none twice
     sizes = [len(s) for s in shards]
-    assert max(sizes) - min(sizes) <= 1
+    # jobs of one (arch, build dir) move together: balanced to within one such group
+    group = max(len(list(g)) for _, g in itertools.groupby(
+        sorted(jobs, key=lambda j: (j.arch, j.build_dir)), key=lambda j: (j.arch, j.build_dir)))
+    assert max(sizes) - min(sizes) <= group
 
 
 def test_sharding_is_deterministic_and_order_independent(project):
@@ -101,7 +104,19 @@ def test_sharding_is_deterministic_and_order_independent(project):
     assert a == b == c
     # a fixed expectation, so a change of the scheme is a visible test change
     ids = sorted(a)
-    assert [a[i] for i in ids[:6]] == [1, 2, 3, 4, 1, 2]
+    assert [a[i] for i in ids[:6]] == [1, 1, 1, 1, 1, 1]   # the three arm64 groups
+
+
+def test_shards_keep_one_arch_and_build_dir_per_runner(project):
+    """A runner's cache stays warm for its own builds: with as many shards as arches,
+    each shard holds exactly one arch (its stock kernel and its series together)."""
+    jobs = plan.expand(load(project)["nightly"])        # 3 arches x 3 build dirs x 3
+    for n in (3, 9):
+        shards = [plan.shard(jobs, i, n) for i in range(1, n + 1)]
+        assert all(len({j.arch for j in s}) == 1 for s in shards), n
+        assert sorted(len(s) for s in shards) == [27 // n] * n
+    nine = [plan.shard(jobs, i, 9) for i in range(1, 10)]
+    assert all(len({(j.arch, j.build_dir) for j in s}) == 1 for s in nine)
 
 
 @pytest.mark.parametrize("text,msg", [

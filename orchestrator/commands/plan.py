@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Expand a run of runs.yaml into its jobs: arches x kconfig "
                        "variants x (stock kernel, series...); every job runs all of the run's "
                        "workloads in one guest. --shards N deals the jobs, sorted by id, "
-                       "round-robin to N shards: `kto run RUN --shard I/N` runs shard I.")
+                       "to N shards, one arch and build directory per shard where possible: `kto run RUN --shard I/N` runs shard I.")
     p.add_argument("name", help="run name")
     p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
                    help="runs file (default: ./runs.yaml)")

@@ -57,7 +57,9 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
             job = JobResult(arch=pj.arch, source_commit=src.commit, job_id=pj.id,
                             variant=pj.variant, series=pj.series)
             job.reproducer = shlex.join(["kto", "run", cfg.name, "--job", pj.id,
-                                         "--runs", str(cfg.file.resolve())])
+                                         "--runs", str(cfg.file.resolve())]
+                                        + (["--source", cfg.source_arg] if cfg.source_arg
+                                           else []))
             with lock:
                 result.jobs.append(job)
             say = (lambda m, i=pj.id, a=pj.arch: progress(m if i == a else f"[{i}] {m}"))
@@ -242,6 +244,8 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
                 break
             guest.stop()
         job.outcome = "ok"
+        from orchestrator import interactive
+        interactive.hold(guest, img.ssh_key, out, arch, progress)     # kto run --keep
     finally:
         if guest is not None:
             guest.stop()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.commands.run import DEFAULT_RUNS, load_run
+from orchestrator.commands import options
+from orchestrator.commands.run import load_run
 
 HISTORY_DIR = ".kto-history"
 
@@ -24,11 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "parallel (kto run RUN --shard I/N) and merges them (kto merge; kto "
                        "nightly --from-results DIR with the history database kept in the CI "
                        "cache). Save it as .gitlab-ci.yml or .github/workflows/kto.yml.")
-    p.add_argument("system", choices=["gitlab", "github"])
+    p.add_argument("system", choices=["gitlab", "github"],
+                   help="gitlab (.gitlab-ci.yml) or github (a workflow file)")
     p.add_argument("name", help="run name")
-    p.add_argument("--shards", type=int, default=1, metavar="N")
-    p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
-                   help="runs file (default: ./runs.yaml)")
+    p.add_argument("--shards", type=int, default=1, metavar="N",
+                   help="parallel CI jobs, each running one shard of the run's jobs "
+                   "(default: 1; kto plan RUN --shards N shows the split)")
+    options.add_runs(p)
     p.add_argument("--runner", metavar="LABEL", default=None,
                    help="GitLab runner tag / GitHub runs-on label (default: none / "
                    "self-hosted)")
@@ -141,5 +144,5 @@ def main(args: argparse.Namespace) -> int:
     if args.shards < 1:
         raise ConfigError(f"--shards {args.shards}: must be at least 1")
     cfg = load_run(args.runs, args.name)
-    print(render(args.system, cfg.name, str(args.runs), args.shards, args.runner), end="")
+    print(render(args.system, cfg.name, str(args.runs or "runs.yaml"), args.shards, args.runner), end="")
     return 0

@@ -91,6 +91,6 @@ def line(est: Estimate, done: int, elapsed: float, at: str) -> str:
     total = max(est.total, done)
     pct = min(99, 100 * done // total)
     eta = ""
-    if done >= 10 and elapsed >= 10:
+    if done >= 5 and elapsed >= 5:     # the rate of the first seconds says little
         eta = f", ETA {_fmt((total - done) * elapsed / done)}"
     return f"{head}, {done}/{total} objects ({pct}%){eta}{where}"

@@ -48,4 +48,4 @@ def _git(tree: Path, text: str, *args: str, check: bool = True) -> str:
     if cp.returncode != 0 and check:
         why = (cp.stderr.strip().splitlines() or [f"git exited {cp.returncode}"])[0]
         raise ConfigError(f"--source {text}: {tree} is not a git tree ({why})")
-    return cp.stdout.strip() if cp.returncode == 0 else ""
+    return cp.stdout.rstrip("\n") if cp.returncode == 0 else ""

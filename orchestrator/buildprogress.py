@@ -77,6 +77,33 @@ def _load(build_dir: Path) -> dict:
         return {}
 
 
+class PhaseTicker:
+    """``with PhaseTicker(progress, "x86_64: workload vmalloc"):`` says
+    "x86_64: workload vmalloc: 1m05s elapsed" every 20 s (every 2 s on a live terminal,
+    where kto run's Progress keeps it on one status line)."""
+
+    def __init__(self, progress, label: str):
+        import threading
+        self.progress, self.label = progress, label
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def _tick(self) -> None:
+        import time
+        from orchestrator import verbosity
+        t0 = time.monotonic()
+        while not self.done.wait(2 if verbosity.LIVE else 20):
+            self.progress(f"{self.label}: {_fmt(time.monotonic() - t0)} elapsed")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def _fmt(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"

@@ -37,8 +37,8 @@ def _add_verbosity(p: argparse.ArgumentParser, default) -> None:
     # Accepted before and after the subcommand: `kto -q run x` and `kto run x -q`.
     g = p.add_mutually_exclusive_group()
     g.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
-                   default=default, help="say more: every compiled object, the commands "
-                   "kto runs")
+                   default=default, help="say more: every compiled object and the make "
+                   "command line")
     g.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0,
                    default=default, help="no progress lines: only results, verdicts and "
                    "errors")

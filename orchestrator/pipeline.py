@@ -11,6 +11,7 @@ from pathlib import Path
 
 from orchestrator import arch as arch_mod
 from orchestrator import build, image, kconfig, source, toolchain, vm, workload
+from orchestrator.buildprogress import PhaseTicker
 from orchestrator.config import RunConfig
 from orchestrator.errors import KtoError
 from orchestrator.results import JobResult, ReportEntry, RunResult, new_run_dir, slug
@@ -213,7 +214,8 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
     try:
         while True:
             guest = vm.Vm(spec, console_log)
-            boot = guest.boot(cfg.timeouts.boot, img.ssh_key)
+            with PhaseTicker(progress, f"{arch}: boot"):
+                boot = guest.boot(cfg.timeouts.boot, img.ssh_key)
             job.boot = {"outcome": boot.outcome, "seconds": round(boot.seconds, 1),
                         "accel": spec.accel, "detail": boot.detail}
             if not boot.ok:
@@ -230,8 +232,9 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
                 progress(f"{arch}: workload {wl.name} ({cfg.presets.get(wl.name, wl.preset)})")
                 start = guest.console.line_count()
                 wl.timeout = min(wl.timeout, cfg.timeouts.workload)
-                res = workload.run(guest, wl, dataclasses.replace(
-                    ctx, preset=cfg.presets.get(wl.name)))
+                with PhaseTicker(progress, f"{arch}: workload {wl.name}"):
+                    res = workload.run(guest, wl, dataclasses.replace(
+                        ctx, preset=cfg.presets.get(wl.name)))
                 res.console_span = (start, guest.console.line_count())
                 job.workloads.append(res)
                 (out / "workloads").mkdir(exist_ok=True)

@@ -347,3 +347,22 @@ def test_bash_completion(elsewhere):
     assert complete("kto", "ci", "g") == ["gitlab", "github"]
     (elsewhere / "series.mbox").write_text("")
     assert complete("kto", "apply", "ser") == ["series.mbox"]
+
+
+def test_phase_ticker_counts_a_phase_on_one_status_line(tmp_path):
+    driver = """
+import time
+from orchestrator.buildprogress import PhaseTicker
+from orchestrator.commands.run import progress
+progress("x86_64: workload vmalloc (fast)")
+with PhaseTicker(progress, "x86_64: workload vmalloc"):
+    time.sleep(4.5)
+progress("x86_64: workload vmalloc: pass")
+"""
+    import pexpect
+    child = pexpect.spawn(sys.executable, ["-c", driver], env={**os.environ, "TERM": "xterm"},
+                          cwd=str(REPO), timeout=60, encoding="utf-8")
+    child.expect(pexpect.EOF)
+    out = child.before
+    assert "x86_64: workload vmalloc: 2s elapsed\r\x1b[K" in out, repr(out)
+    assert "4s elapsed" in out and out.count("\n") == 2

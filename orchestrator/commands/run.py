@@ -91,7 +91,8 @@ class Progress:
 
     def _write(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        transient = self.tty and "build: " in msg and " objects" in msg and "\n" not in msg
+        transient = self.tty and "\n" not in msg and (
+            ("build: " in msg and " objects" in msg) or msg.endswith(" elapsed"))
         if self.status:
             self.stream.write("\r\x1b[K")
         if transient:

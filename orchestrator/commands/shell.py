@@ -10,6 +10,7 @@ from pathlib import Path
 
 from orchestrator import arch as arch_mod
 from orchestrator import image, interactive, pipeline, source, vm, workload
+from orchestrator.buildprogress import PhaseTicker
 from orchestrator.commands import options
 from orchestrator.commands.run import load_run, progress
 from orchestrator.errors import ConfigError
@@ -74,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
         spec = vm.VmSpec(a, built.build.artifact("image"), initrd,
                          memory_mb=cfg.vm.memory_mb, cpus=cfg.vm.cpus, accel=accel)
         with vm.Vm(spec, console_log) as guest:
-            boot = guest.boot(cfg.timeouts.boot, built.image.ssh_key)
+            with PhaseTicker(progress, f"{a.name}: boot"):
+                boot = guest.boot(cfg.timeouts.boot, built.image.ssh_key)
             job.boot = {"outcome": boot.outcome, "seconds": round(boot.seconds, 1),
                         "accel": accel, "detail": boot.detail}
             if not boot.ok:

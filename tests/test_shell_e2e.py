@@ -1,0 +1,131 @@
+"""kto shell and kto run --keep/--source on the real x86_64 kernel of the `default` run
+(a build-store hit once built), driven the way a person would, through a pty, from a
+directory that is not kto's checkout. After each: the console log is complete and no
+QEMU is left."""
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from orchestrator import source, vm
+from tests.kernels import built_kernel
+from tests.test_e2e import qemu_processes
+
+pytestmark = pytest.mark.slow
+
+KTO = [sys.executable, "-m", "orchestrator"]
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    return built_kernel("default", "x86_64")
+
+
+def spawn(argv, cwd):
+    env = {k: v for k, v in os.environ.items() if k != "KTO_RUNS"}
+    env["TERM"] = "xterm"
+    return pexpect.spawn(KTO[0], [*KTO[1:], *map(str, argv)], cwd=str(cwd), env=env,
+                         encoding="utf-8", timeout=900, dimensions=(40, 200))
+
+
+def results_dir(root: Path, prefix: str) -> Path:
+    [d] = [p for p in root.iterdir() if p.name.startswith(prefix)]
+    return d
+
+
+def test_kto_shell_uname_meminfo_exit(kernel, tmp_path):
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    child = spawn(["shell", "default", "--arch", "x86_64", "--results", tmp_path / "r"], cwd)
+    try:
+        child.expect(r"Linux (\S+); console log: \S+; leave with exit or Ctrl-D")
+        release = child.match.group(1)
+        assert release.startswith("6.12.")
+        child.expect(r"[#$] ", timeout=60)                   # the guest's shell prompt
+        child.sendline("uname -r; echo kto-mark-$((6*7))")
+        child.expect(r"kto-mark-42", timeout=60)
+        assert release in child.before
+        child.sendline("cat /proc/meminfo")
+        child.expect(r"MemTotal:\s+(\d+) kB", timeout=60)
+        assert int(child.match.group(1)) > 1024 * 1024      # the run's 2 GiB guest
+        child.sendline("echo kto-shell-was-here > /dev/kmsg")
+        child.sendline("exit")
+        child.expect(r"kto shell: guest stopped; console log: (\S+)")
+        log = Path(child.match.group(1))
+        child.expect(r"kto shell: (\d+) kernel report\(s\)")
+        assert child.match.group(1) == "0"
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    console = log.read_text(errors="replace")
+    assert "Linux version 6.12" in console and vm.READY_MARK in console
+    assert "kto-shell-was-here" in console              # captured during the session
+    summary = json.loads((log.parent / "shell.json").read_text())
+    assert summary["kernel_release"] == release and summary["reports"] == []
+    assert log.parent.parent.parent == tmp_path / "r"
+    assert qemu_processes() == []
+
+
+def test_kto_shell_guest_crash_is_recorded_as_a_report(kernel, tmp_path):
+    """The guest dies under the user (sysrq crash): the shell ends, the panic is
+    extracted from the console log, exit 1, no QEMU left."""
+    child = spawn(["shell", "--results", tmp_path / "r"], tmp_path)
+    try:
+        child.expect(r"leave with exit or Ctrl-D")
+        child.expect(r"[#$] ", timeout=60)
+        child.sendline("echo c > /proc/sysrq-trigger")
+        child.expect(r"kto shell: (\d+) kernel report\(s\)", timeout=300)
+        assert int(child.match.group(1)) >= 1
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 1
+    d = results_dir(tmp_path / "r", "shell-default-") / "x86_64"
+    titles = [r["title"] for r in json.loads((d / "shell.json").read_text())["reports"]]
+    assert any("sysrq" in t.lower() or "panic" in t.lower() for t in titles), titles
+    assert "Kernel panic" in (d / "console.log").read_text(errors="replace")
+    assert qemu_processes() == []
+
+
+def test_run_source_own_tree_and_keep(kernel, tmp_path):
+    """kto run default --source CLONE --keep: a developer's clone at the tarball's commit
+    is the same source (a store hit, no build); the finished guest stays up for ssh until
+    Ctrl-C, then the run ends normally with complete results."""
+    commit = source.resolve(source.SourceSpec()).commit
+    tree = tmp_path / "linux"
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(source.repo()),
+                    str(tree)], check=True)
+    subprocess.run(["git", "-C", str(tree), "checkout", "-q", commit], check=True)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    child = spawn(["run", "default", "--source", tree, "--keep", "--results", tmp_path / "r"],
+                  cwd)
+    try:
+        child.expect(r"guest kept up; get in with: (ssh .*?)  \(Ctrl-C stops it\)")
+        argv = shlex.split(child.match.group(1))
+        assert "127.0.0.1" in argv[-1]
+        cp = subprocess.run([*argv, "uname -r; cat /proc/meminfo"], capture_output=True,
+                            text=True, timeout=120)
+        assert cp.returncode == 0, cp.stderr
+        assert cp.stdout.startswith("6.12.") and "MemTotal:" in cp.stdout
+        child.sendintr()
+        child.expect(r"stopping the kept guest")
+        child.expect(r"kto run default: git (\S+) (\w+) @ (\w+)")
+        assert child.match.group(1) == str(tree) and commit.startswith(child.match.group(3))
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    d = results_dir(tmp_path / "r", "default-")
+    summary = json.loads((d / "summary.json").read_text())
+    [job] = summary["jobs"]
+    assert job["outcome"] == "ok" and job["build"]["status"] == "cached"
+    assert f"--source {tree}@{commit}" in job["reproducer"]
+    assert qemu_processes() == []

@@ -58,15 +58,14 @@ _RELEASE = threading.Event()    # the user pressed Ctrl-C: let the kept guests g
 
 
 @contextlib.contextmanager
-def kept_guests(progress):
+def kept_guests():
     """While active, a finished guest waits in ``hold`` until Ctrl-C. The first Ctrl-C
     releases the guests (the run then ends normally, results complete); a second one
     interrupts the run as usual."""
     def on_sigint(signum, frame):
         if _RELEASE.is_set():
             raise KeyboardInterrupt
-        _RELEASE.set()
-        progress("Ctrl-C: stopping the kept guest(s); press Ctrl-C again to interrupt the run")
+        _RELEASE.set()      # no printing here: the main thread may hold progress's lock
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     old = signal.signal(signal.SIGINT, on_sigint)
@@ -88,3 +87,5 @@ def hold(guest: Vm, key: Path, directory: Path, name: str, progress) -> None:
     progress(f"{name}: guest kept up; get in with: {shlex.join(argv)}  (Ctrl-C stops it)")
     while guest.alive() and not _RELEASE.wait(0.5):
         pass
+    if _RELEASE.is_set():
+        progress(f"{name}: Ctrl-C: stopping the kept guest (Ctrl-C again interrupts the run)")

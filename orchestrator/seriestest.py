@@ -183,7 +183,8 @@ def prepare(args, series: Series | None = None, base: str | None = None):
                                 origin=f"{series.origin if series else ''} base")
     else:
         src = source.resolve(cfg.source)
-    series = series or load_series(args.series, select=options.selection(args))
+    series = series or load_series(options.series_spec(args.series, args.runs),
+                                   select=options.selection(args))
     with source.Worktree("apply") as wt:
         apply_series(wt, src.commit, series)
         wt.checkout(src.commit)

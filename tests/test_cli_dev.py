@@ -366,3 +366,23 @@ progress("x86_64: workload vmalloc: pass")
     out = child.before
     assert "x86_64: workload vmalloc: 2s elapsed\r\x1b[K" in out, repr(out)
     assert "4s elapsed" in out and out.count("\n") == 2
+
+
+def test_project_series_named_from_another_directory(elsewhere, tmp_path):
+    """patches/examples/x.mbox (or examples/x.mbox) of kto's checkout, from elsewhere."""
+    from orchestrator.commands import options
+    want = str(REPO / "patches" / "examples" / "kasan-vmalloc.mbox")
+    old = os.getcwd()
+    os.chdir(elsewhere)
+    try:
+        assert options.series_spec("patches/examples/kasan-vmalloc.mbox") == want
+        assert options.series_spec("examples/kasan-vmalloc.mbox") == want
+        (elsewhere / "examples").mkdir()
+        (elsewhere / "examples" / "kasan-vmalloc.mbox").write_text("mine")
+        assert options.series_spec("examples/kasan-vmalloc.mbox") == \
+            "examples/kasan-vmalloc.mbox"                   # the cwd's own file wins
+    finally:
+        os.chdir(old)
+    cp = kto("apply", "examples/does-not-apply.mbox", cwd=elsewhere,
+             env={"KTO_CACHE": str(tmp_path / "cache"), "KTO_RUNS": str(tmp_path / "none")})
+    assert cp.returncode == 2 and "examples/does-not-apply.mbox: no such file" in cp.stderr

@@ -58,7 +58,8 @@ def resolve_base(args) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    series = load_series(args.series, select=options.selection(args))
+    series = load_series(options.series_spec(args.series, args.runs),
+                         select=options.selection(args))
     base = resolve_base(args)
     with source.Worktree(APPLY_SLOT) as wt:
         applied = apply_series(wt, base, series)

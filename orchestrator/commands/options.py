@@ -45,6 +45,21 @@ def selection_argv(args) -> list[str]:
     return ["--partial"] if getattr(args, "partial", False) else []
 
 
+def series_spec(text: str, runs: Path | None = None) -> str:
+    """A series argument as given, or, when nothing of that name is here, the project's
+    (``patches/examples/x.mbox`` or ``examples/x.mbox`` beside the runs file in use)."""
+    if not text or Path(text).exists() or Path(text).is_absolute():
+        return text
+    try:
+        top = config.find_runs(runs).resolve().parent
+    except Exception:       # no runs file anywhere: keep the argument as given
+        return text
+    for candidate in (top / text, top / "patches" / text):
+        if candidate.exists():
+            return str(candidate)
+    return text
+
+
 def with_source(cfg: config.RunConfig, args) -> config.RunConfig:
     """The run with --source (if given) as its source."""
     text = getattr(args, "source", None)

@@ -142,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     if args.keep:
         from orchestrator import interactive
-        with interactive.kept_guests(progress):
+        with interactive.kept_guests():
             result = execute(cfg, args)
     else:
         result = execute(cfg, args)

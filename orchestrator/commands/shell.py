@@ -44,7 +44,7 @@ def _series(cfg, args):
     from orchestrator.series import load_series
     sel = options.selection(args)
     if args.series:
-        return load_series(args.series, select=sel)
+        return load_series(options.series_spec(args.series, args.runs), select=sel)
     if sel:
         raise ConfigError("--partial/--patches select patches of --series SERIES")
     return load_series(cfg.patches) if cfg.patches else None

@@ -129,3 +129,26 @@ def test_run_source_own_tree_and_keep(kernel, tmp_path):
     assert job["outcome"] == "ok" and job["build"]["status"] == "cached"
     assert f"--source {tree}@{commit}" in job["reproducer"]
     assert qemu_processes() == []
+
+
+def test_apply_lone_patch_of_a_thread_on_the_real_tree(tmp_path):
+    """A reviewer's lone [PATCH 1/6] (no other patch of the thread at hand), applied from
+    another directory onto the real 6.12 source: refused without a selection, with
+    --partial / --patches 1 it reaches git am, which fails naming the file and hunk."""
+    from orchestrator.series import load_series
+    mbox = Path(__file__).resolve().parent.parent / "patches/examples/does-not-apply.mbox"
+    second = load_series(mbox).patches[1].text       # its hunk 3 does not match 6.12
+    lone = tmp_path / "lone.patch"
+    lone.write_text(second.replace("[PATCH 2/3]", "[PATCH 1/6]"))
+    env = {k: v for k, v in os.environ.items() if k != "KTO_RUNS"}
+    run = lambda *a: subprocess.run([*KTO, "apply", str(lone), *a], capture_output=True,
+                                    text=True, cwd=tmp_path, env=env)
+    cp = run()
+    assert cp.returncode == 2 and "give --partial (or --patches 1)" in cp.stderr, cp.stderr
+    for flag in (["--partial"], ["--patches", "1"]):
+        cp = run(*flag)
+        assert cp.returncode == 2 and cp.stderr.count("\n") == 1, cp.stderr
+        assert cp.stderr == (
+            'kto: error: patch 1/6 "mm/vmalloc: count vm_unmap_ram() calls too" does not '
+            "apply: hunk 3 of mm/vmalloc.c (@@ -3035,10 +3044,6 @@ "
+            "EXPORT_SYMBOL(vm_unmap_ram);)\n")

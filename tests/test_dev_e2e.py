@@ -73,6 +73,22 @@ def test_kto_shell_uname_meminfo_exit(kernel, tmp_path):
     assert qemu_processes() == []
 
 
+def test_kto_shell_mm_has_the_workload_binaries(kernel, tmp_path):
+    child = spawn(["shell", "mm", "--results", tmp_path / "r"], tmp_path)
+    try:
+        child.expect(r"workload binaries in (\S+);")
+        where = child.match.group(1)
+        child.expect(r"[#$] ", timeout=60)
+        child.sendline(f"ls {where}; exit")
+        child.expect(r"kto shell: 0 kernel report\(s\)")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert "uffd-unit-tests" in child.before and "hugepage-mmap" in child.before
+    assert qemu_processes() == []
+
+
 def test_kto_shell_guest_crash_is_recorded_as_a_report(kernel, tmp_path):
     """The guest dies under the user (sysrq crash): the shell ends, the panic is
     extracted from the console log, exit 1, no QEMU left."""
@@ -94,15 +110,24 @@ def test_kto_shell_guest_crash_is_recorded_as_a_report(kernel, tmp_path):
     assert qemu_processes() == []
 
 
-def test_run_source_own_tree_and_keep(kernel, tmp_path):
-    """kto run default --source CLONE --keep: a developer's clone at the tarball's commit
-    is the same source (a store hit, no build); the finished guest stays up for ssh until
-    Ctrl-C, then the run ends normally with complete results."""
+@pytest.fixture(scope="module")
+def own_tree(tmp_path_factory):
+    """A developer's kernel git tree: a clone of the source cache at the tarball's commit."""
     commit = source.resolve(source.SourceSpec()).commit
-    tree = tmp_path / "linux"
+    tree = tmp_path_factory.mktemp("dev") / "linux"
     subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(source.repo()),
                     str(tree)], check=True)
     subprocess.run(["git", "-C", str(tree), "checkout", "-q", commit], check=True)
+    for k, v in (("user.name", "Dev"), ("user.email", "dev@example.org")):
+        subprocess.run(["git", "-C", str(tree), "config", k, v], check=True)
+    return tree, commit
+
+
+def test_run_source_own_tree_and_keep(kernel, own_tree, tmp_path):
+    """kto run default --source CLONE --keep: a developer's clone at the tarball's commit
+    is the same source (a store hit, no build); the finished guest stays up for ssh until
+    Ctrl-C, then the run ends normally with complete results."""
+    tree, commit = own_tree
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     child = spawn(["run", "default", "--source", tree, "--keep", "--results", tmp_path / "r"],
@@ -152,3 +177,49 @@ def test_apply_lone_patch_of_a_thread_on_the_real_tree(tmp_path):
             'kto: error: patch 1/6 "mm/vmalloc: count vm_unmap_ram() calls too" does not '
             "apply: hunk 3 of mm/vmalloc.c (@@ -3035,10 +3044,6 @@ "
             "EXPORT_SYMBOL(vm_unmap_ram);)\n")
+
+
+MARK = "kto-dev-loop: lone patch 2/2 is in this kernel"
+
+
+def test_check_series_lone_patch_on_own_tree_json(kernel, own_tree, tmp_path):
+    """check-series of a lone [PATCH 2/2] (--partial) on the developer's tree at a given
+    commit (--source TREE@REV), from another directory, verdict as JSON: the tip kernel
+    is really patched (its console shows the patch's marker), the base is the store hit."""
+    tree, commit = own_tree
+    git = lambda *a: subprocess.run(["git", "-C", str(tree), *a], check=True,
+                                    capture_output=True, text=True).stdout
+    vmalloc = tree / "mm" / "vmalloc.c"
+    text = vmalloc.read_text()
+    vmalloc.write_text(text.replace('#include "pgalloc-track.h"\n',
+                                    '#include "pgalloc-track.h"\n/* kto dev loop, 1/2 */\n', 1))
+    git("commit", "-qam", "mm/vmalloc: a comment")
+    vmalloc.write_text(vmalloc.read_text().replace(
+        '\tproc_create_single("vmallocinfo", 0400, NULL, vmalloc_info_show);\n',
+        f'\tproc_create_single("vmallocinfo", 0400, NULL, vmalloc_info_show);\n'
+        f'\tpr_info("{MARK}\\n");\n', 1))
+    git("commit", "-qam", "mm/vmalloc: say hello")
+    git("format-patch", "-q", "-o", str(tmp_path / "thread"), f"{commit}..HEAD")
+    git("checkout", "-q", commit)
+    [lone] = (tmp_path / "thread").glob("0002-*.patch")
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "KTO_RUNS"}
+    cp = subprocess.run([*KTO, "check-series", str(lone), "--run", "default", "--partial",
+                         "--source", f"{tree}@{commit[:12]}", "--json", "--results",
+                         str(tmp_path / "r")], capture_output=True, text=True, cwd=cwd,
+                        env=env, timeout=3000)
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    data = json.loads(cp.stdout)
+    assert data["verdict"] == "no new kernel reports" and data["exit_code"] == 0
+    assert data["base"] == commit
+    assert data["patches"] == ['patch 2/2 "mm/vmalloc: say hello"']
+    x86 = data["arches"]["x86_64"]
+    assert x86["base"]["outcome"] == x86["tip"]["outcome"] == "ok"
+    assert x86["new"] == []
+    tip_console = Path(x86["tip"]["directory"]) / "console.log"
+    assert MARK in tip_console.read_text(errors="replace")
+    assert MARK not in (Path(x86["base"]["directory"]) / "console.log").read_text(
+        errors="replace")
+    assert "verdict: no new kernel reports" in cp.stderr     # the human lines
+    assert qemu_processes() == []

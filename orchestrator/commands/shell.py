@@ -89,8 +89,12 @@ def main(args: argparse.Namespace) -> int:
                          f"({accel})")
                 where = _upload_workload_files(guest, built.selftests_dir)
                 argv = interactive.ssh_argv(guest, built.image.ssh_key, out)
+                modules = [w.module for w in map(workload.load, cfg.workloads)
+                           if w.kind == "module" and w.module]
                 print(f"kto shell: {cfg.name} on {a.name}, Linux {job.kernel_release}"
                       + (f"; workload binaries in {where}" if where else "")
+                      + (f"; workload modules: {', '.join(modules)} (load with kto-insmod "
+                         f"/lib/modules/{job.kernel_release}/.../NAME.ko)" if modules else "")
                       + f"; console log: {console_log}; leave with exit or Ctrl-D",
                       flush=True)
                 status = interactive.interactive_shell(argv)

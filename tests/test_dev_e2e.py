@@ -80,12 +80,13 @@ def test_kto_shell_mm_has_the_workload_binaries(kernel, tmp_path):
         where = child.match.group(1)
         child.expect(r"[#$] ", timeout=60)
         child.sendline(f"ls {where}; exit")
+        child.expect(r"hugepage-mmap", timeout=60)          # ls sorts: these in this order
+        child.expect(r"uffd-unit-tests", timeout=60)
         child.expect(r"kto shell: 0 kernel report\(s\)")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
-    assert "uffd-unit-tests" in child.before and "hugepage-mmap" in child.before
     assert qemu_processes() == []
 
 

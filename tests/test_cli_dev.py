@@ -386,3 +386,65 @@ def test_project_series_named_from_another_directory(elsewhere, tmp_path):
     cp = kto("apply", "examples/does-not-apply.mbox", cwd=elsewhere,
              env={"KTO_CACHE": str(tmp_path / "cache"), "KTO_RUNS": str(tmp_path / "none")})
     assert cp.returncode == 2 and "examples/does-not-apply.mbox: no such file" in cp.stderr
+
+
+class _FakeTester:
+    """seriestest.StepTester with kernels replaced: patch 2 of 3 adds a report (every
+    time, so the bisect is deterministic). The real thing: test_dev_e2e.py/test_bisect_e2e."""
+    TITLE = "KASAN: slab-out-of-bounds Read in vm_map_ram"
+
+    def __init__(self, cfg, src, series, arch, directory, progress):
+        from orchestrator import arch as arch_mod
+        self.series, self.arch, self.directory = series, arch_mod.get(arch), directory
+        self.results = []
+
+    def run(self, k):
+        from orchestrator.results import JobResult, ReportEntry
+        from orchestrator.seriestest import StepResult
+        job = JobResult(arch=self.arch.name, outcome="ok")
+        if k >= 2:
+            job.reports.append(ReportEntry(self.TITLE, "KASAN", "vm_map_ram", False, "vmalloc",
+                                           False, "x86_64/reports/001.txt", self.TITLE,
+                                           ["vm_map_ram+0x1/0x2 (mm/vmalloc.c:3050)"]))
+        res = StepResult(k, job, self.directory / f"step-{k}", True, True, 1.0)
+        self.results.append(res)
+        return res
+
+    def builds(self):
+        return len(self.results)
+
+    boots = builds
+
+
+def test_check_series_and_bisect_json_verdicts(monkeypatch, tmp_path, tree, capsys):
+    from types import SimpleNamespace
+    from orchestrator import seriestest
+    from orchestrator.cli import main
+    from orchestrator.series import load_series
+    t, base, thread = tree
+    from orchestrator.commands.run import progress
+    from orchestrator.series import Selection
+    monkeypatch.setattr(progress, "_stream", None)     # --json points it at stderr
+    series = load_series(thread, select=Selection(numbers=(1, 2, 3)))
+    cfg = SimpleNamespace(name="default")
+    src = SimpleNamespace(commit="b" * 40)
+    monkeypatch.setattr(seriestest, "prepare", lambda args, **kw: (cfg, src, series,
+                                                                   ["x86_64"]))
+    monkeypatch.setattr(seriestest, "StepTester", _FakeTester)
+    monkeypatch.delenv("KTO_RUNS", raising=False)
+    rc = main(["check-series", str(thread), "--run", "default", "--patches", "1-3", "--json",
+               "--results", str(tmp_path / "r")])
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert rc == 1 and data["exit_code"] == 1
+    assert data["verdict"] == "the series adds kernel reports"
+    assert data["arches"]["x86_64"]["new"] == [_FakeTester.TITLE]
+    assert "verdict: the series adds kernel reports" in err
+    rc = main(["bisect", str(thread), "--run", "default", "--patches", "1-3", "--json",
+               "--results", str(tmp_path / "r")])
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert rc == 1 and data["verdict"]["status"] == "found"
+    assert data["verdict"]["first_bad"] == [2]
+    assert "--patches 1-3" in data["reproducer"]
+    assert "culprit: patch 2/6" in err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import threading
@@ -57,6 +58,11 @@ def _positive(text: str) -> int:
     return n
 
 
+# The periodic lines (build.py's and buildprogress.PhaseTicker's) that rewrite one
+# status line on a terminal: "build: 3m20s, 812/1900 objects ...", "boot: 8s elapsed".
+_TICK = re.compile(r"build: \d+(?:m\d\d)?s, |: \d+(?:m\d\d)?s elapsed$")
+
+
 class Progress:
     """Timestamped lines. On a terminal, build progress (the frequent "N objects" lines)
     rewrites one status line instead of scrolling; everything else is a line of its own.
@@ -91,8 +97,7 @@ class Progress:
 
     def _write(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        transient = self.tty and "\n" not in msg and (
-            ("build: " in msg and " objects" in msg) or msg.endswith(" elapsed"))
+        transient = self.tty and "\n" not in msg and bool(_TICK.search(msg))
         if self.status:
             self.stream.write("\r\x1b[K")
         if transient:

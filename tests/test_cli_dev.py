@@ -448,3 +448,13 @@ def test_check_series_and_bisect_json_verdicts(monkeypatch, tmp_path, tree, caps
     assert data["verdict"]["first_bad"] == [2]
     assert "--patches 1-3" in data["reproducer"]
     assert "culprit: patch 2/6" in err
+
+
+def test_known_issues_beside_the_runs_file_in_use(tmp_path, monkeypatch):
+    from orchestrator import known_issues
+    monkeypatch.chdir(tmp_path)
+    project = known_issues.load_default(REPO)
+    assert project and project[0].where.startswith(str(REPO / "known-issues.yaml"))
+    assert known_issues.load_default() == []
+    (tmp_path / "known-issues.yaml").write_text("- title: t\n  reason: mine\n")
+    assert [k.reason for k in known_issues.load_default(REPO)] == ["mine"]   # ./ wins

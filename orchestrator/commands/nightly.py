@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="results root (default: ./results)")
     add_job_selection(p)
     p.add_argument("--known", type=Path, metavar="FILE",
-                   help="known issues (default: ./known-issues.yaml if present)")
+                   help="known issues (default: ./known-issues.yaml, else the one beside "
+                   "the runs file in use)")
     p.add_argument("--db", type=Path, metavar="PATH",
                    help=f"history database (default: {history.default_db()})")
     p.add_argument("--key", metavar="NAME",
@@ -55,7 +56,15 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("give a run name (kto nightly RUN) or --from-results DIR")
     from orchestrator.commands.check_series import _sayer
     say = _sayer(args)
-    known = known_issues.load(args.known) if args.known else known_issues.load_default()
+    if args.known:
+        known = known_issues.load(args.known)
+    else:
+        from orchestrator import config
+        try:
+            beside = config.find_runs(args.runs).resolve().parent
+        except ConfigError:
+            beside = None       # --from-results needs no runs file
+        known = known_issues.load_default(beside)
     db_path = args.db or history.default_db()
     t0 = time.monotonic()
     if args.from_results:

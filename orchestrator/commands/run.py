@@ -143,7 +143,8 @@ def execute(cfg, args, progress=progress):
 
 def main(args: argparse.Namespace) -> int:
     cfg = options.with_source(load_run(args.runs, args.name), args)
-    known = known_issues.load_default()       # a bad file fails now, not after the run
+    # A bad file fails now, not after the run.
+    known = known_issues.load_default(cfg.file.resolve().parent if cfg.file else None)
     t0 = time.monotonic()
     if args.keep:
         from orchestrator import interactive

@@ -263,8 +263,12 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, est):
         log.write("$ " + shlex.join(argv) + "\n")
         log.flush()
         # Niced: guests run beside builds (scheduler.py) and have timeouts to keep.
+        # With kto run --keep, Ctrl-C releases the kept guests and must not reach a build
+        # running meanwhile: make gets its own session (kto still kills it on any exit).
+        from orchestrator import interactive
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", preexec_fn=lambda: os.nice(10))
+                                text=True, errors="replace", preexec_fn=lambda: os.nice(10),
+                                start_new_session=interactive.keeping())
         try:
             for line in proc.stdout:
                 log.write(line)

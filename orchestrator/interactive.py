@@ -78,6 +78,11 @@ def kept_guests():
         signal.signal(signal.SIGINT, old)
 
 
+def keeping() -> bool:
+    """Whether kto run --keep is on (a Ctrl-C is then the guests', not the builds')."""
+    return _KEEP.is_set()
+
+
 def hold(guest: Vm, key: Path, directory: Path, name: str, progress) -> None:
     """With --keep: leave ``guest`` up after its workloads until Ctrl-C (or it dies)."""
     if not _KEEP.is_set() or _RELEASE.is_set() or not guest.alive():

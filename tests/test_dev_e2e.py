@@ -79,8 +79,8 @@ def test_kto_shell_mm_has_the_workload_binaries(kernel, tmp_path):
         child.expect(r"workload binaries in (\S+);")
         where = child.match.group(1)
         child.expect(r"[#$] ", timeout=60)
-        child.sendline(f"ls {where}; exit")
-        child.expect(r"hugepage-mmap", timeout=60)          # ls sorts: these in this order
+        child.sendline(f"ls -1 {where}; exit")
+        child.expect(r"hugepage-mmap", timeout=60)          # ls -1: one a line, sorted
         child.expect(r"uffd-unit-tests", timeout=60)
         child.expect(r"kto shell: 0 kernel report\(s\)")
         child.expect(pexpect.EOF)

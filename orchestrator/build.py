@@ -189,8 +189,12 @@ def _build_locked(inp: BuildInput, config_text: str, key: str, final: Path, t0: 
         config.write_text(config_text)   # only when changed: keeps make incremental
     argv = _make_argv(inp, out, inp.arch.image_target, "modules", jobs=jobs)
     log_path = out / "kto-build.log"
-    progress(f"build: {inp.arch.name} {key} in {out}")
-    rc, objects = _run_make(argv, env, log_path, progress, _expected_objects(inp.arch))
+    from orchestrator import buildprogress
+    est = buildprogress.estimate(out, config_text, _expected_objects(inp.arch))
+    progress(f"build: {inp.arch.name} {key} in {out}; "
+             + (est.source if est.total is None else f"~{est.total} objects to compile "
+                f"(from {est.source})"))
+    rc, objects = _run_make(argv, env, log_path, progress, est)
     duration = time.monotonic() - t0
     meta = {
         "key": key, "arch": inp.arch.name, "status": "ok" if rc == 0 else "failed",
@@ -212,6 +216,7 @@ def _build_locked(inp: BuildInput, config_text: str, key: str, final: Path, t0: 
         shutil.copy(log_path, tmp / "build.log")
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
     _remember_objects(inp.arch, objects)
+    buildprogress.record(out, objects, duration, est)
     return BuildResult("ok", key, final, duration, final / "build.log", metadata=meta)
 
 
@@ -239,17 +244,21 @@ def _collect(inp: BuildInput, out: Path, dest: Path, env: dict) -> None:
     shutil.rmtree(staging)
 
 
-def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: int | None):
-    """Run make, logging everything, printing a progress line every 20 s."""
+def _run_make(argv: list[str], env: dict, log_path: Path, progress, est):
+    """Run make, logging everything; a progress line every 20 s (every 2 s when it
+    rewrites a terminal status line), each compiled object with -v."""
+    from orchestrator import buildprogress, verbosity
     count = 0
     last = ""
     done = threading.Event()
     t0 = time.monotonic()
+    every = 2 if verbosity.LIVE else 20
+    if verbosity.LEVEL >= 2:
+        progress(f"build: $ {shlex.join(argv)}")
 
     def ticker():
-        while not done.wait(20):
-            pct = f" (~{min(99, 100 * count // expected)}%)" if expected else ""
-            progress(f"build: {int(time.monotonic() - t0)}s, {count} objects{pct}, at {last}")
+        while not done.wait(every):
+            progress(buildprogress.line(est, count, time.monotonic() - t0, last))
 
     th = threading.Thread(target=ticker, daemon=True)
     th.start()
@@ -258,8 +267,12 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
         log.flush()
         # Niced: guests run beside builds (scheduler.py) and have timeouts to keep.
         # SIGTERM when kto dies (even by SIGKILL): make passes it on to the compilers.
+        # With kto run --keep, Ctrl-C releases the kept guests and must not reach a build
+        # running meanwhile: make gets its own session (kto still kills it on any exit).
+        from orchestrator import interactive
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", preexec_fn=_make_child())
+                                text=True, errors="replace", preexec_fn=_make_child(),
+                                start_new_session=interactive.keeping())
         try:
             for line in proc.stdout:
                 log.write(line)
@@ -267,6 +280,8 @@ def _run_make(argv: list[str], env: dict, log_path: Path, progress, expected: in
                 if m:
                     count += 1
                     last = m.group(3)
+                    if verbosity.LEVEL >= 2:
+                        progress(f"build: {line.strip()}")
             rc = proc.wait()
         except BaseException:
             _stop(proc)

@@ -104,6 +104,7 @@ class RunConfig:
     # Matrix (orchestrator/plan.py): kconfig variants and series, each one more job per arch.
     variants: list[Variant] = field(default_factory=list)
     series: list[Path] = field(default_factory=list)
+    source_arg: str = ""    # --source PATH[@REV] that replaced `source` (for reproducers)
 
     def fragments_for(self, arch: str) -> list[Path]:
         """Shared fragments with the arch's own fragment after base (later ones win)."""
@@ -235,3 +236,35 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
         presets=presets, timeouts=Timeouts(**r.get("timeouts", {})),
         vm=VmSettings(**r.get("vm", {})), description=r.get("description", ""), file=path,
         variants=variants, series=series)
+
+
+# -- where runs.yaml is: kto is used from a developer's kernel tree, not only its checkout --
+
+RUNS_ENV = "KTO_RUNS"
+RUNS_NAME = "runs.yaml"
+
+
+def project_dir() -> Path:
+    """kto's own checkout: runs.yaml, kconfigs/, workloads/ and patches/ live here."""
+    return Path(__file__).resolve().parent.parent
+
+
+def find_runs(explicit: Path | None = None) -> Path:
+    """The runs file to use: --runs FILE, else $KTO_RUNS, else ./runs.yaml, else the
+    project's own runs.yaml. Its kconfigs/ and patches/ are the ones beside it."""
+    import os
+    if explicit is not None:
+        return Path(explicit)
+    env = os.environ.get(RUNS_ENV)
+    if env:
+        return Path(env)
+    for candidate in (Path(RUNS_NAME), project_dir() / RUNS_NAME):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no {RUNS_NAME}: none in the current directory, {RUNS_ENV} is not set "
+                      f"and kto's own checkout has none (give --runs FILE)")
+
+
+def find_and_load(explicit: Path | None = None) -> tuple[Path, dict[str, RunConfig]]:
+    path = find_runs(explicit)
+    return path, load(path)

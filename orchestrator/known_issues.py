@@ -56,8 +56,13 @@ class KnownIssue:
 DEFAULT = Path("known-issues.yaml")     # beside runs.yaml, in the working directory
 
 
-def load_default() -> list[KnownIssue]:
-    return load(DEFAULT) if DEFAULT.exists() else []
+def load_default(beside: Path | None = None) -> list[KnownIssue]:
+    """./known-issues.yaml, else the one beside the runs file in use (``beside``: its
+    directory), so kto run from a kernel tree still knows the project's known issues."""
+    for path in (DEFAULT, *([Path(beside) / DEFAULT.name] if beside else [])):
+        if path.exists():
+            return load(path)
+    return []
 
 
 def load(path: Path) -> list[KnownIssue]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from orchestrator import arch as arch_mod
 from orchestrator import build, image, kconfig, source, toolchain, vm, workload
+from orchestrator.buildprogress import PhaseTicker
 from orchestrator.config import RunConfig
 from orchestrator.formats import kcidb
 from orchestrator.errors import KtoError
@@ -58,7 +59,9 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
             job = JobResult(arch=pj.arch, source_commit=src.commit, job_id=pj.id,
                             variant=pj.variant, series=pj.series)
             job.reproducer = shlex.join(["kto", "run", cfg.name, "--job", pj.id,
-                                         "--runs", str(cfg.file.resolve())])
+                                         "--runs", str(cfg.file.resolve())]
+                                        + (["--source", cfg.source_arg] if cfg.source_arg
+                                           else []))
             with lock:
                 result.jobs.append(job)
             say = (lambda m, i=pj.id, a=pj.arch: progress(m if i == a else f"[{i}] {m}"))
@@ -216,7 +219,8 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
     try:
         while True:
             guest = vm.Vm(spec, console_log)
-            boot = guest.boot(cfg.timeouts.boot, img.ssh_key)
+            with PhaseTicker(progress, f"{arch}: boot"):
+                boot = guest.boot(cfg.timeouts.boot, img.ssh_key)
             job.boot = {"outcome": boot.outcome, "seconds": round(boot.seconds, 1),
                         "accel": spec.accel, "detail": boot.detail}
             if not boot.ok:
@@ -233,8 +237,9 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
                 progress(f"{arch}: workload {wl.name} ({cfg.presets.get(wl.name, wl.preset)})")
                 start = guest.console.line_count()
                 wl.timeout = min(wl.timeout, cfg.timeouts.workload)
-                res = workload.run(guest, wl, dataclasses.replace(
-                    ctx, preset=cfg.presets.get(wl.name)))
+                with PhaseTicker(progress, f"{arch}: workload {wl.name}"):
+                    res = workload.run(guest, wl, dataclasses.replace(
+                        ctx, preset=cfg.presets.get(wl.name)))
                 res.console_span = (start, guest.console.line_count())
                 job.workloads.append(res)
                 (out / "workloads").mkdir(exist_ok=True)
@@ -247,6 +252,8 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
                 break
             guest.stop()
         job.outcome = "ok"
+        from orchestrator import interactive
+        interactive.hold(guest, img.ssh_key, out, arch, progress)     # kto run --keep
     finally:
         if guest is not None:
             guest.stop()

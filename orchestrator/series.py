@@ -107,8 +107,78 @@ class Series:
 
 # ---------------------------------------------------------------- entry points
 
-def load_series(spec: str | Path, base_dir: Path | None = None) -> Series:
-    """Load a series from an mbox/.mbx, a .patch file, a directory, or ``TREE:A..B``."""
+@dataclass(frozen=True)
+class Selection:
+    """Which patches of a series to take (b4's cherry-pick habit): ``partial`` takes the
+    patches that are there in order when some are missing; ``numbers`` takes exactly those
+    patch numbers (n of n/m, or the position in an unnumbered series), in that order."""
+    partial: bool = False
+    numbers: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.partial or bool(self.numbers)
+
+    def describe(self) -> str:
+        if self.numbers:
+            return "patches " + _ranges(self.numbers)
+        return "the patches present" if self.partial else "all patches"
+
+
+def parse_numbers(text: str, flag: str = "--patches") -> tuple[int, ...]:
+    """``1,3-5`` -> (1, 3, 4, 5); one line naming the bad part otherwise."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ConfigError(f"{flag} {text}: {part!r} is not a number or a range N-M")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if a < 1 or b < a:
+            raise ConfigError(f"{flag} {text}: {part!r} is not an ascending range of "
+                              "patch numbers from 1")
+        for n in range(a, b + 1):
+            if n in out:
+                raise ConfigError(f"{flag} {text}: patch {n} is selected twice")
+            out.append(n)
+    return tuple(out)
+
+
+def _ranges(numbers) -> str:
+    parts, run = [], []
+    for n in numbers:
+        if run and n == run[-1] + 1:
+            run.append(n)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [n]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+def load_series(spec: str | Path, base_dir: Path | None = None,
+                select: Selection | None = None) -> Series:
+    """Load a series from an mbox/.mbx, a .patch file, a directory, or ``TREE:A..B``;
+    ``select`` takes some of its patches (a lone patch of a thread)."""
+    select = select or Selection()
+    series = _load_series(spec, base_dir, select)
+    if select.numbers and series.patches and series.patches[0].commit is not None:
+        series = pick(series, select)     # a commit range: positions in the range
+    return series
+
+
+def pick(series: Series, select: Selection) -> Series:
+    by_n = {p.index: p for p in series.patches}
+    missing = [n for n in select.numbers if n not in by_n]
+    if missing:
+        raise ConfigError(f"{series.origin}: --patches {_ranges(select.numbers)}: no patch "
+                          f"{missing[0]} (the range has {len(by_n)})")
+    return Series([by_n[n] for n in select.numbers], series.cover_subject, series.version,
+                  series.origin)
+
+
+def _load_series(spec, base_dir, select: Selection) -> Series:
     origin = str(spec)
     if not origin.strip():
         raise ConfigError("patch series: empty path")   # Path("") would mean the cwd
@@ -117,8 +187,8 @@ def load_series(spec: str | Path, base_dir: Path | None = None) -> Series:
         path = base_dir / path
     if path.exists():
         if path.is_dir():
-            return _load_dir(path, origin)
-        return _load_file(path, origin)
+            return _load_dir(path, origin, select)
+        return _load_file(path, origin, select)
     if isinstance(spec, str):
         m = re.match(r"^(.+):([^:]*\.\.[^:]*)$", spec)
         if m:
@@ -316,11 +386,11 @@ def _file_messages(path: Path, name: str, single_where: str | None) -> list[_Msg
     return msgs
 
 
-def _load_file(path: Path, origin: str) -> Series:
-    return _build(_file_messages(path, origin, None), origin)
+def _load_file(path: Path, origin: str, select: Selection = Selection()) -> Series:
+    return _build(_file_messages(path, origin, None), origin, select)
 
 
-def _load_dir(path: Path, origin: str) -> Series:
+def _load_dir(path: Path, origin: str, select: Selection = Selection()) -> Series:
     series_file = path / "series"
     if series_file.is_file():
         names: list[str] = []
@@ -345,7 +415,7 @@ def _load_dir(path: Path, origin: str) -> Series:
     msgs = []
     for name in names:
         msgs += _file_messages(path / name, str(Path(origin) / name), name)
-    return _build(msgs, origin)
+    return _build(msgs, origin, select)
 
 
 def _natural(name: str):
@@ -354,7 +424,7 @@ def _natural(name: str):
 
 # ---------------------------------------------------------------- ordering and validation
 
-def _build(msgs: list[_Msg], origin: str) -> Series:
+def _build(msgs: list[_Msg], origin: str, select: Selection = Selection()) -> Series:
     covers = [m for m in msgs if not m.reply and m.n == 0]
     patches = [m for m in msgs if not m.reply and m.n != 0 and (m.tagged or m.has_diff)]
     if not patches:
@@ -402,17 +472,32 @@ def _build(msgs: list[_Msg], origin: str) -> Series:
                                   f'{a.where} "{a.subject}" and {m.where} "{m.subject}"')
             by_n[m.n] = m
         missing = [i for i in range(1, total + 1) if i not in by_n]
-        if missing:
-            have = ",".join(str(i) for i in sorted(by_n))
+        have = _ranges(sorted(by_n))
+        if select.numbers:
+            absent = [i for i in select.numbers if i not in by_n]
+            if absent:
+                raise ConfigError(f"{origin}: --patches {_ranges(select.numbers)}: patch "
+                                  f"{absent[0]}/{total} is not in it (have {have})")
+            ordered = [by_n[i] for i in select.numbers]
+        elif missing and not select.partial:
             what = (f"patch {missing[0]}/{total} is missing" if len(missing) == 1 else
                     f"patches {', '.join(f'{i}/{total}' for i in missing)} are missing")
-            raise ConfigError(f"{origin}: {what} (have {have})")
-        ordered = [by_n[i] for i in range(1, total + 1)]
+            listed = ",".join(str(i) for i in sorted(by_n))
+            raise ConfigError(f"{origin}: {what} (have {listed}); to try only what is "
+                              f"there, give --partial (or --patches {have})")
+        else:
+            ordered = [by_n[i] for i in sorted(by_n)]
     else:
         total = len(patches)
-        ordered = patches
-        for i, m in enumerate(ordered, 1):
+        for i, m in enumerate(patches, 1):
             m.n, m.m = i, total
+        ordered = patches
+        if select.numbers:
+            absent = [i for i in select.numbers if i > total]
+            if absent:
+                raise ConfigError(f"{origin}: --patches {_ranges(select.numbers)}: no patch "
+                                  f"{absent[0]} (the series has {total})")
+            ordered = [patches[i - 1] for i in select.numbers]
 
     for m in ordered:
         if not m.has_diff:

@@ -150,11 +150,16 @@ def add_arguments(p, series_required: bool = True) -> None:
                    help="mbox, b4 .mbx, directory of .patch files, or TREE:REV1..REV2")
     p.add_argument("--run", required=True, metavar="NAME",
                    help="run of runs.yaml giving source, kconfig, workloads and VM settings")
-    p.add_argument("--runs", type=Path, default=Path("runs.yaml"), metavar="FILE")
+    from orchestrator.commands import options
+    options.add_runs(p)
     p.add_argument("--arch", action="append", metavar="ARCH",
                    help="only this arch (repeatable; default: the run's arches)")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results root (default: ./results)")
+    options.add_source(p)
+    options.add_selection(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the verdict as JSON on stdout (progress goes to stderr)")
 
 
 def prepare(args, series: Series | None = None, base: str | None = None):
@@ -164,7 +169,10 @@ def prepare(args, series: Series | None = None, base: str | None = None):
     from orchestrator.errors import ConfigError
     from orchestrator.patches import apply_series
     from orchestrator.series import load_series
-    cfg = load_run(args.runs, args.run)
+    from orchestrator.commands import options
+    cfg = options.with_source(load_run(args.runs, args.run), args)
+    if cfg.source_arg:
+        args.source = cfg.source_arg       # reproducers name the commit that was tested
     arches = args.arch or cfg.arches
     for a in arches:
         if a not in cfg.arches:
@@ -175,7 +183,8 @@ def prepare(args, series: Series | None = None, base: str | None = None):
                                 origin=f"{series.origin if series else ''} base")
     else:
         src = source.resolve(cfg.source)
-    series = series or load_series(args.series)
+    series = series or load_series(options.series_spec(args.series, args.runs),
+                                   select=options.selection(args))
     with source.Worktree("apply") as wt:
         apply_series(wt, src.commit, series)
         wt.checkout(src.commit)

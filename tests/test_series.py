@@ -341,9 +341,34 @@ def test_gap(repo, tmp_path):
     msgs = split_mbox(format_patch(repo))
     del msgs[2]
     f = write(tmp_path / "series.mbox", "".join(msgs))
-    assert err(f) == f"{f}: patch 3/5 is missing (have 1,2,4,5)"
+    assert err(f) == (f"{f}: patch 3/5 is missing (have 1,2,4,5); to try only what is "
+                      "there, give --partial (or --patches 1-2,4-5)")
     del msgs[2]
-    assert err(write(f, "".join(msgs))) == f"{f}: patches 3/5, 4/5 are missing (have 1,2,5)"
+    assert err(write(f, "".join(msgs))) == (
+        f"{f}: patches 3/5, 4/5 are missing (have 1,2,5); to try only what is there, give "
+        "--partial (or --patches 1-2,5)")
+
+
+def test_selection_takes_lone_or_chosen_patches(repo, tmp_path):
+    from orchestrator.series import Selection, parse_numbers
+    msgs = split_mbox(format_patch(repo))
+    lone = write(tmp_path / "lone.patch", msgs[0])          # a reviewer's [PATCH 1/5]
+    assert err(lone).endswith("give --partial (or --patches 1)")
+    s = load_series(lone, select=Selection(partial=True))
+    assert [p.label() for p in s.patches] == [f'patch 1/5 "{SUBJECTS[0]}"']
+    f = write(tmp_path / "series.mbox", "".join(msgs))
+    s = load_series(f, select=Selection(numbers=parse_numbers("1,3-4")))
+    assert [p.index for p in s.patches] == [1, 3, 4]
+    assert [p.subject for p in s.patches] == [SUBJECTS[0], SUBJECTS[2], SUBJECTS[3]]
+    with pytest.raises(ConfigError, match=r"--patches 2,6: patch 6/5 is not in it"):
+        load_series(f, select=Selection(numbers=parse_numbers("2,6")))
+    with pytest.raises(ConfigError, match=r"--patches 1,3-1: '3-1' is not an ascending"):
+        parse_numbers("1,3-1")
+    with pytest.raises(ConfigError, match=r"'x' is not a number"):
+        parse_numbers("x")
+    # A commit range is selected by position in the range.
+    s = load_series(f"{repo}:base..master", select=Selection(numbers=(2,)))
+    assert [p.index for p in s.patches] == [2]
 
 
 def test_duplicate(repo, tmp_path):

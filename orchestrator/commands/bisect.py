@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     seriestest.add_arguments(p, series_required=False)
     p.add_argument("--title", metavar="REGEX",
                    help="bisect reports whose title matches (default: titles new at the tip)")
-    p.add_argument("--good", metavar="REV", help="with --bad and --tree: a commit range")
-    p.add_argument("--bad", metavar="REV")
+    p.add_argument("--good", metavar="REV",
+                   help="with --bad and --tree: bisect the commits GOOD..BAD of a git tree")
+    p.add_argument("--bad", metavar="REV", help="the commit that shows the report")
     p.add_argument("--tree", type=Path, metavar="PATH", help="local git tree for --good/--bad")
     p.add_argument("--max-runs", type=int, default=40, metavar="N",
                    help="cap on test runs (boots) in total (default: 40)")
@@ -43,8 +44,15 @@ def _inputs(args):
     if args.good or args.bad or args.tree:
         if not (args.good and args.bad and args.tree) or args.series:
             raise ConfigError("bisect: give either SERIES, or --good REV --bad REV --tree PATH")
-        from orchestrator.series import load_commit_range
+        if args.source:
+            raise ConfigError("bisect: --source is the base of a SERIES; with --good/--bad "
+                              "the base is --good in --tree")
+        from orchestrator.commands import options
+        from orchestrator.series import load_commit_range, pick
         series = load_commit_range(args.tree, f"{args.good}..{args.bad}")
+        sel = options.selection(args)
+        if sel.numbers:
+            series = pick(series, sel)
         spec = source.SourceSpec(tarball=None, git=args.tree, ref=args.good)
         base = source.resolve(spec).commit
         return seriestest.prepare(args, series=series, base=base)
@@ -64,6 +72,8 @@ def main(args: argparse.Namespace) -> int:
             title_re = re.compile(args.title)
         except re.error as e:
             raise ConfigError(f"--title {args.title!r}: invalid regular expression: {e}")
+    from orchestrator.commands.check_series import _sayer
+    say = _sayer(args)
     cfg, src, series, arches = _inputs(args)
     arch = arches[0]
     n = len(series.patches)
@@ -94,9 +104,11 @@ def main(args: argparse.Namespace) -> int:
         seen_base = {t for r in tester.results if r.index == 0 for t in r.titles()}
         targets = {t for r in tester.results if r.index == n for t in r.titles()} - seen_base
         if not targets:
-            print(f"no report new at the tip of {series.origin} in {runs - 1} run(s): "
-                  "nothing to bisect")
-            _write(out, args, series, b, tester, None, [], t0, src)
+            say(f"no report new at the tip of {series.origin} in {runs - 1} run(s): "
+                "nothing to bisect")
+            data = _write(out, args, series, b, tester, None, [], t0, src)
+            if args.json:
+                print(json.dumps({**data, "exit_code": 0, "results": str(out)}, indent=2))
             return 0
 
     def matches(title: str) -> bool:
@@ -128,10 +140,13 @@ def main(args: argparse.Namespace) -> int:
                  + (f" [unrelated: {', '.join(run.other)}]" if run.other else ""))
     verdict = b.result()
     report = _first_report(tester, verdict, matches)
-    _write(out, args, series, b, tester, verdict, [report] if report else [], t0, src)
-    _print(series, b, tester, verdict, report, out, args, t0)
-    return 1 if verdict.first_bad and verdict.status in ("found", "ambiguous", "inconclusive") \
-        else 0
+    data = _write(out, args, series, b, tester, verdict, [report] if report else [], t0, src)
+    _print(series, b, tester, verdict, report, out, args, t0, say)
+    code = 1 if verdict.first_bad and verdict.status in ("found", "ambiguous",
+                                                          "inconclusive") else 0
+    if args.json:
+        print(json.dumps({**data, "exit_code": code, "results": str(out)}, indent=2))
+    return code
 
 
 def _first_report(tester, verdict, matches):
@@ -150,7 +165,12 @@ def _reproducer(args) -> str:
         argv.append(args.series)
     else:
         argv += ["--good", args.good, "--bad", args.bad, "--tree", str(args.tree)]
-    argv += ["--run", args.run, "--runs", str(args.runs.resolve())]
+    from orchestrator import config
+    from orchestrator.commands import options
+    argv += options.selection_argv(args)
+    argv += ["--run", args.run, "--runs", str(config.find_runs(args.runs).resolve())]
+    if args.source:
+        argv += ["--source", args.source]
     for a in args.arch or []:
         argv += ["--arch", a]
     if args.title:
@@ -159,36 +179,36 @@ def _reproducer(args) -> str:
     return shlex.join(argv)
 
 
-def _print(series, b, tester, verdict, report, out, args, t0):
-    print()
-    print(f"kto bisect {series.origin} ({len(series.patches)} patches), {tester.arch.name}")
+def _print(series, b, tester, verdict, report, out, args, t0, say=print):
+    say()
+    say(f"kto bisect {series.origin} ({len(series.patches)} patches), {tester.arch.name}")
     if verdict.status in ("found", "ambiguous", "inconclusive") and verdict.first_bad:
         for i in verdict.first_bad:
             p = series.patches[i - 1]
-            print(f"{'culprit' if verdict.status == 'found' else 'candidate'}: {p.label()} "
+            say(f"{'culprit' if verdict.status == 'found' else 'candidate'}: {p.label()} "
                   f"by {p.author}")
-    print(f"verdict: {verdict.summary}")
+    say(f"verdict: {verdict.summary}")
     if report is not None:
-        print(f"report: {report.title}")
+        say(f"report: {report.title}")
         for f in report.stack[:16]:
-            print(f"    {f}")
+            say(f"    {f}")
         if verdict.status == "found":
             culprit = series.patches[verdict.first_bad[0] - 1]
             sus = [s for s in seriestest.suspects(series, report) if s.patch is culprit]
             if sus:
-                print(f"hunk of {culprit.label()} touching the stack "
+                say(f"hunk of {culprit.label()} touching the stack "
                       f"({', '.join(sus[0].functions)}):")
                 for line in sus[0].hunks[0].splitlines()[:30]:
-                    print(f"    {line}")
+                    say(f"    {line}")
             else:
-                print(f"{culprit.label()} touches no function in the report's stack")
-    print("steps:")
+                say(f"{culprit.label()} touches no function in the report's stack")
+    say("steps:")
     for line in b.log():
-        print(f"    {line}")
-    print(f"cost: {tester.builds()} build(s), {tester.boots()} boot(s), "
+        say(f"    {line}")
+    say(f"cost: {tester.builds()} build(s), {tester.boots()} boot(s), "
           f"{len(tester.results)} test run(s), {time.monotonic() - t0:.0f}s")
-    print(f"reproducer: {_reproducer(args)}")
-    print(f"results: {out}")
+    say(f"reproducer: {_reproducer(args)}")
+    say(f"results: {out}")
 
 
 def _write(out, args, series, b, tester, verdict, reports, t0, src):
@@ -209,3 +229,4 @@ def _write(out, args, series, b, tester, verdict, reports, t0, src):
         "reproducer": _reproducer(args),
     }
     (out / "bisect.json").write_text(json.dumps(data, indent=2) + "\n")
+    return data

@@ -30,6 +30,7 @@ def compare(base: list[str], tip: list[str]) -> dict[str, list[str]]:
 
 
 def main(args: argparse.Namespace) -> int:
+    say = _sayer(args)
     cfg, src, series, arches = seriestest.prepare(args)
     out = new_run_dir(args.results.resolve(), f"check-series-{cfg.name}")
     n = len(series.patches)
@@ -74,12 +75,12 @@ def main(args: argparse.Namespace) -> int:
         if failed:
             lines.append(f"  workloads failing at the tip: {', '.join(failed)}")
     (out / "check-series.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print()
-    print(f"kto check-series {series.origin} ({n} patches) on {src.commit[:12]}, run {cfg.name}")
+    say()
+    say(f"kto check-series {series.origin} ({n} patches) on {src.commit[:12]}, run {cfg.name}")
     for line in lines:
-        print(line)
+        say(line)
     for line in broken + untestable:
-        print(line)
+        say(line)
     if untestable:
         verdict, code = "the series could not be checked (the base does not build or boot)", 2
     elif broken:
@@ -90,9 +91,20 @@ def main(args: argparse.Namespace) -> int:
         verdict, code = "no new kernel reports", 0
     summary["verdict"] = verdict
     (out / "check-series.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"verdict: {verdict}")
-    print(f"results: {out}")
+    say(f"verdict: {verdict}")
+    say(f"results: {out}")
+    if args.json:
+        print(json.dumps({**summary, "exit_code": code, "results": str(out)}, indent=2))
     return code
+
+
+def _sayer(args):
+    """Human lines: stdout, or stderr with --json (stdout is then the JSON alone)."""
+    import sys
+    if not args.json:
+        return print
+    progress.stream = sys.stderr
+    return lambda *a, **k: print(*a, **k, file=sys.stderr)
 
 
 def _state(step: seriestest.StepResult) -> str:

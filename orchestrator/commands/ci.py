@@ -28,7 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.commands.run import DEFAULT_RUNS, load_run
+from orchestrator.commands import options
+from orchestrator.commands.run import load_run
 
 HISTORY_DIR = ".kto-history"
 SETUP_SECONDS = 15 * 60       # make setup on a fresh runner (apt + venv), source import
@@ -42,11 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "nightly --from-results DIR with the history database in the CI "
                        "cache, saved on red nights too). Save it as .gitlab-ci.yml or "
                        ".github/workflows/kto.yml. Runner set-up: docs/nightly.md.")
-    p.add_argument("system", choices=["gitlab", "github"])
+    p.add_argument("system", choices=["gitlab", "github"],
+                   help="gitlab (.gitlab-ci.yml) or github (a workflow file)")
     p.add_argument("name", help="run name")
-    p.add_argument("--shards", type=int, default=1, metavar="N")
-    p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
-                   help="runs file (default: ./runs.yaml)")
+    p.add_argument("--shards", type=int, default=1, metavar="N",
+                   help="parallel CI jobs, each running one shard of the run's jobs "
+                   "(default: 1; kto plan RUN --shards N shows the split)")
+    options.add_runs(p)
     p.add_argument("--runner", metavar="LABEL", default=None,
                    help="GitLab runner tag / GitHub self-hosted runner label (default: "
                    "none / any self-hosted runner)")
@@ -261,8 +264,8 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--shards {args.shards}: must be at least 1")
     cfg = load_run(args.runs, args.name)
     image = None if args.image in ("", "none") else args.image
-    print(render(args.system, cfg, str(args.runs), args.shards, args.runner, image,
-                 args.require_kvm, args.cron), end="")
+    print(render(args.system, cfg, str(args.runs or "runs.yaml"), args.shards, args.runner,
+                 image, args.require_kvm, args.cron), end="")
     return 0
 
 

@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "holding them (e.g. a shard's --results root). Exit 0/1/2 as the "
                        "merged run's kto run would; 2 also when a shard is missing or two "
                        "shards ran the same job.")
-    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                   help="a shard's results directory (with summary.json), or a directory "
+                   "holding several (e.g. a shard's --results root)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="the merged results directory (must not exist, or be empty)")
     p.add_argument("--log-base-url", metavar="URL",

@@ -5,11 +5,13 @@ report title what is new since the previous night, still present (since when), o
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from orchestrator import history, known_issues, results
-from orchestrator.commands.run import (DEFAULT_RUNS, add_job_selection, execute, load_run,
+from orchestrator.commands import options
+from orchestrator.commands.run import (add_job_selection, execute, load_run,
                                        progress)
 from orchestrator.errors import ConfigError
 from orchestrator.results import summary_lines
@@ -26,18 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?", help="run name (not with --from-results)")
     p.add_argument("--from-results", type=Path, metavar="DIR",
                    help="record and compare this results directory instead of running")
-    p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
-                   help="runs file (default: ./runs.yaml)")
+    options.add_runs(p)
     p.add_argument("--arch", action="append", metavar="ARCH", help="only this arch")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results root (default: ./results)")
     add_job_selection(p)
     p.add_argument("--known", type=Path, metavar="FILE",
-                   help="known issues (default: ./known-issues.yaml if present)")
+                   help="known issues (default: ./known-issues.yaml, else the one beside "
+                   "the runs file in use)")
     p.add_argument("--db", type=Path, metavar="PATH",
                    help=f"history database (default: {history.default_db()})")
     p.add_argument("--key", metavar="NAME",
                    help="history key nights are compared under (default: the run's name)")
+    p.add_argument("--json", action="store_true",
+                   help="print the night's verdict as JSON on stdout (progress and the run "
+                   "summary go to stderr)")
     p.add_argument("--strict", action="store_true",
                    help="also exit 1 for reports still present from earlier nights that "
                    "are not in the known-issues file")
@@ -49,7 +54,17 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("give a run name or --from-results DIR, not both")
     if not args.from_results and not args.name:
         raise ConfigError("give a run name (kto nightly RUN) or --from-results DIR")
-    known = known_issues.load(args.known) if args.known else known_issues.load_default()
+    from orchestrator.commands.check_series import _sayer
+    say = _sayer(args)
+    if args.known:
+        known = known_issues.load(args.known)
+    else:
+        from orchestrator import config
+        try:
+            beside = config.find_runs(args.runs).resolve().parent
+        except ConfigError:
+            beside = None       # --from-results needs no runs file
+        known = known_issues.load_default(beside)
     db_path = args.db or history.default_db()
     t0 = time.monotonic()
     if args.from_results:
@@ -60,23 +75,41 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfg = load_run(args.runs, args.name)
         result = execute(cfg, args)
-        print()
-        print(f"kto run {cfg.name}: {result.source}")
+        say()
+        say(f"kto run {cfg.name}: {result.source}")
         for line in summary_lines(result, known):
-            print(line)
+            say(line)
     with history.History(db_path) as db:
         verdict = history.compare(db, result, known, args.key)
     prev = verdict.previous
-    print()
-    print(f"kto nightly {verdict.key}: {result.directory} (history run {verdict.run_id} in "
+    say()
+    say(f"kto nightly {verdict.key}: {result.directory} (history run {verdict.run_id} in "
           f"{db_path}; " + (f"previous: run {prev['id']} started {prev['started']})"
                             if prev else "first recorded night)"))
     if verdict.already:
-        print(f"these results are already recorded as history run {verdict.run_id} "
+        say(f"these results are already recorded as history run {verdict.run_id} "
               f"({history.identity(result)}): nothing recorded; their verdict then:")
     for line in verdict.lines():
-        print(line)
+        say(line)
     code = verdict.exit_code(args.strict)
-    print(f"nightly: {['GREEN', 'RED', 'INFRA ERROR'][code]} (exit {code}, "
+    if args.json:
+        print(json.dumps(_verdict_json(verdict, result, db_path, code), indent=2))
+    say(f"nightly: {['GREEN', 'RED', 'INFRA ERROR'][code]} (exit {code}, "
           f"{time.monotonic() - t0:.0f}s); report: {result.directory / 'index.html'}")
     return code
+
+
+def _verdict_json(verdict, result, db_path, code: int) -> dict:
+    return {
+        "key": verdict.key, "run_id": verdict.run_id, "db": str(db_path),
+        "results": str(result.directory),
+        "previous": ({"started": verdict.previous["started"],
+                      "directory": verdict.previous["directory"]}
+                     if verdict.previous else None),
+        "titles": [{"title": t.title, "status": t.status, "jobs": t.jobs,
+                    "first_seen": t.first_seen, "last_seen": t.last_seen, "runs": t.runs,
+                    "known": t.known.reason if t.known else None, "type": t.type}
+                   for t in verdict.titles],
+        "failures": verdict.failures, "infra": verdict.infra,
+        "verdict": ["green", "red", "infra-error"][code], "exit_code": code,
+    }

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from orchestrator import plan
-from orchestrator.commands.run import DEFAULT_RUNS, load_run
+from orchestrator.commands import options
+from orchestrator.commands.run import load_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "workloads in one guest. --shards N deals the jobs, sorted by id, "
                        "to N shards, one arch and build directory per shard where possible: `kto run RUN --shard I/N` runs shard I.")
     p.add_argument("name", help="run name")
-    p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
-                   help="runs file (default: ./runs.yaml)")
+    options.add_runs(p)
     p.add_argument("--shards", type=int, metavar="N", help="partition into N shards")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=main)

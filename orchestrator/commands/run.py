@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import sys
 import threading
@@ -9,10 +11,11 @@ import time
 from pathlib import Path
 
 from orchestrator import config, known_issues, pipeline
+from orchestrator.commands import options
 from orchestrator.errors import ConfigError
 from orchestrator.results import summary_lines
 
-DEFAULT_RUNS = Path("runs.yaml")
+DEFAULT_RUNS = None     # config.find_runs: $KTO_RUNS, ./runs.yaml, kto's own runs.yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,12 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "reports. Exit 0: clean; 1: test failures or kernel reports; 2: "
                        "configuration or infrastructure error.")
     p.add_argument("name", nargs="?", default="default", help="run name (default: default)")
-    p.add_argument("--runs", type=Path, default=DEFAULT_RUNS, metavar="FILE",
-                   help="runs file (default: ./runs.yaml)")
+    options.add_runs(p)
     p.add_argument("--arch", action="append", metavar="ARCH",
                    help="only this arch (repeatable; default: the run's arches)")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results root; each run gets a new directory (default: ./results)")
+    options.add_source(p)
+    p.add_argument("--keep", action="store_true",
+                   help="leave each guest up after its workloads, with the ssh command to "
+                   "get in, until Ctrl-C (reports from what you do there are collected too)")
     add_job_selection(p)
     p.set_defaults(func=main)
 
@@ -52,23 +58,46 @@ def _positive(text: str) -> int:
     return n
 
 
+# The periodic lines (build.py's and buildprogress.PhaseTicker's) that rewrite one
+# status line on a terminal: "build: 3m20s, 812/1900 objects ...", "boot: 8s elapsed".
+_TICK = re.compile(r"build: \d+(?:m\d\d)?s, |: \d+(?:m\d\d)?s elapsed$")
+
+
 class Progress:
     """Timestamped lines. On a terminal, build progress (the frequent "N objects" lines)
-    rewrites one status line instead of scrolling; everything else is a line of its own."""
+    rewrites one status line instead of scrolling; everything else is a line of its own.
+    Plain lines only when the stream is not a terminal or TERM=dumb; nothing with -q."""
 
     def __init__(self, stream=None):
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
+        self._stream = stream
         self.status = False
         self.lock = threading.Lock()   # guests report from their own threads
 
+    @property
+    def stream(self):
+        return self._stream or sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        self._stream = value
+
+    @property
+    def tty(self) -> bool:
+        from orchestrator import verbosity
+        live = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        verbosity.LIVE = live and verbosity.LEVEL == 1
+        return verbosity.LIVE
+
     def __call__(self, msg: str) -> None:
+        from orchestrator import verbosity
+        if verbosity.LEVEL == 0:
+            return
         with self.lock:
             self._write(msg)
 
     def _write(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        transient = self.tty and "build: " in msg and " objects" in msg and "\n" not in msg
+        transient = self.tty and "\n" not in msg and bool(_TICK.search(msg))
         if self.status:
             self.stream.write("\r\x1b[K")
         if transient:
@@ -83,8 +112,9 @@ class Progress:
 progress = Progress()
 
 
-def load_run(runs_file: Path, name: str):
-    runs = config.load(runs_file)
+def load_run(runs_file: Path | None, name: str):
+    """Run NAME of the runs file (found by config.find_runs when not given)."""
+    runs_file, runs = config.find_and_load(runs_file)
     if name not in runs:
         raise ConfigError(f"{runs_file}: no run named {name!r} (runs: {', '.join(runs)})")
     return runs[name]
@@ -112,10 +142,16 @@ def execute(cfg, args, progress=progress):
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = load_run(args.runs, args.name)
-    known = known_issues.load_default()       # a bad file fails now, not after the run
+    cfg = options.with_source(load_run(args.runs, args.name), args)
+    # A bad file fails now, not after the run.
+    known = known_issues.load_default(cfg.file.resolve().parent if cfg.file else None)
     t0 = time.monotonic()
-    result = execute(cfg, args)
+    if args.keep:
+        from orchestrator import interactive
+        with interactive.kept_guests():
+            result = execute(cfg, args)
+    else:
+        result = execute(cfg, args)
     print()
     print(f"kto run {cfg.name}: {result.source}")
     for line in summary_lines(result, known):

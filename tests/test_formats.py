@@ -50,13 +50,17 @@ def test_load_roundtrip_keeps_summary_compatible(run, monkeypatch, tmp_path):
         assert (r.directory / name).stat().st_size > 500, name
 
 
-def test_summary_paths_are_relative(run, monkeypatch):
+def test_summary_paths_are_relative(run, monkeypatch, tmp_path):
     """Written summaries name no path of the machine: the build directory relative to the
     cache root, the reproducer with $KTO_CACHE, and they validate against the schema."""
     r = run("selftest-arm64")
-    d = r.jobs[0].build["dir"]
-    root = d[:d.index("/builds/")]                     # the cache the data was made with
+    root = str(tmp_path / "cache")                     # as a fresh run records them
     monkeypatch.setenv("KTO_CACHE", root)
+    b = r.jobs[0].build
+    b["dir"] = b["dir"].replace("$KTO_CACHE", root)
+    b["reproducer"] = b["reproducer"].replace("$KTO_CACHE", root)
+    d = b["dir"]
+    assert d.startswith(root + "/builds/") and root + "/trees/arm64" in b["reproducer"]
     r.write(formats=False)
     data = json.loads((r.directory / "summary.json").read_text())
     b = data["jobs"][0]["build"]

@@ -100,11 +100,14 @@ def boot_vng(kernel: Path, busybox: Path, memory: int, cpus: int, log: Path) -> 
     if vng is None:
         return Sample(None, "vng not installed (pip install virtme-ng)")
     argv = [str(vng), "--run", str(kernel), "--disable-kvm", "--memory", f"{memory}M",
-            "--cpus", str(cpus), "--busybox", str(busybox), "--exec", f"echo {MARK}"]
+            "--cpus", str(cpus), "--busybox", str(busybox), "--verbose", "--exec", f"echo {MARK}"]
+    # vng runs virtme-run from PATH: the venv's bin must be on it.
+    env = {**os.environ, "PATH": f"{vng.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     t0 = time.monotonic()
     try:
         cp = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            errors="replace", timeout=TIMEOUT, preexec_fn=vm._pdeathsig)
+                            errors="replace", timeout=TIMEOUT, preexec_fn=vm._pdeathsig,
+                            env=env)
         out, code = cp.stdout + cp.stderr, cp.returncode
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace")

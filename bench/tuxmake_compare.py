@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/tuxmake_compare.py [--work DIR] [--jobs N] [--user-cache]
 
-Same source tree (kto's worktree of the default run's source), same config (tinyconfig +
+Same source (the default run's commit: kto's worktree, and an export of it for tuxmake,
+so tuxmake's long builds never hold kto's worktree), same config (tinyconfig +
 the default run's fragments; tuxmake gets them with --kconfig tinyconfig --kconfig-add,
 and the two final .config files are compared), same compiler (ccache gcc: tuxmake
 ``--wrapper ccache`` with a ccache of its own, empty at first, like kto's in a new
@@ -155,48 +156,70 @@ def main() -> int:
             run(argv, env={**build.build_env(), **env})
             return time.monotonic() - t0
 
+    # tuxmake builds an export of the same commit: its long builds then never hold kto's
+    # worktree, which other kto runs on this machine need.
+    tux_tree = work / "tux-tree"
+    if not (tux_tree / ".kto-commit").exists() or \
+            (tux_tree / ".kto-commit").read_text() != src.commit:
+        shutil.rmtree(tux_tree, ignore_errors=True)
+        tux_tree.mkdir()
+        archive = subprocess.Popen(["git", "--git-dir", str(source.repo()), "archive",
+                                    src.commit], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(tux_tree)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise SystemExit("git archive of the source commit failed")
+        (tux_tree / ".kto-commit").write_text(src.commit)
+
+    def base_state(wt, base):
+        """kto's build directory at the base, as a plain make leaves it (untimed; another
+        build may have left it elsewhere, even with another .config)."""
+        wt.checkout(src.commit)
+        config = Path(base.metadata["build_dir"]) / ".config"
+        if config.read_text() != base.artifact("config").read_text():
+            config.write_text(base.artifact("config").read_text())
+        make(shlex.split(base.metadata["reproducer"]))
+
+    # 1. cold
     with source.Worktree(a.name) as wt:
         wt.checkout(src.commit)
         inp = build_input(wt, [])
-        # 1. cold
         if args.user_cache:
-            key = build.build_key(inp, build.configure(inp, quiet))
-            meta_file = build.store_dir(a, key) / "metadata.json"
-            if not meta_file.exists():
+            base = build.lookup(inp)
+            if base is None:
                 raise SystemExit("--user-cache: the default x86_64 kernel is not in the store")
-            base = build.build(inp, quiet)                 # a store hit: builds nothing
             kto_cold = base.metadata["duration_s"]
-            note = (f"the stored kernel's own cold build (metadata.json, finished "
+            note = (f"the stored kernel's own cold build (its metadata.json, finished "
                     f"{base.metadata['finished']}, {base.metadata.get('objects_compiled')} "
-                    "objects): not the same sitting as tuxmake's")
+                    "objects): another sitting than tuxmake's")
         else:
             with build_slot(lock):
                 t0 = time.monotonic()
                 base = build.build(inp, quiet, jobs=args.jobs)
                 kto_cold = time.monotonic() - t0
             note = f"{base.status}, {base.metadata.get('objects_compiled')} objects"
-        if not base.ok:
-            raise SystemExit(f"kto build failed: {base.error}")
-        with build_slot(lock):
-            tux_cold, rc = tuxmake(wt.path, work / "tux-build", work / "tux-out", fragments,
-                                   args.jobs, work / "tux-ccache", work / "tux-cold.log")
-        if rc != 0:
-            raise SystemExit(f"tuxmake cold build failed (exit {rc}): see {work}/tux-cold.log")
-        same = config_options(work / "tux-out" / "config") == \
-            config_options(base.artifact("config"))
-        table.add(f"| cold: tuxmake | {tux_cold:.0f} | 1.00x | | clean build dir, empty "
-                  f"ccache; final .config {'identical to' if same else 'DIFFERS from'} kto's "
-                  "but for CC_VERSION_TEXT |")
-        table.add(f"| cold: kto | {kto_cold:.0f} | {kto_cold / tux_cold:.2f}x | <= 1.05x | "
-                  f"{note} |")
+    if not base.ok:
+        raise SystemExit(f"kto build failed: {base.error}")
+    with build_slot(lock):
+        tux_cold, rc = tuxmake(tux_tree, work / "tux-build", work / "tux-out", fragments,
+                               args.jobs, work / "tux-ccache", work / "tux-cold.log")
+    if rc != 0:
+        raise SystemExit(f"tuxmake cold build failed (exit {rc}): see {work}/tux-cold.log")
+    same = config_options(work / "tux-out" / "config") == config_options(base.artifact("config"))
+    table.add(f"| cold: tuxmake | {tux_cold:.0f} | 1.00x | | clean build dir, empty "
+              f"ccache; final .config {'identical to' if same else 'DIFFERS from'} kto's "
+              "but for CC_VERSION_TEXT |")
+    table.add(f"| cold: kto | {kto_cold:.0f} | {kto_cold / tux_cold:.2f}x | <= 1.05x | "
+              f"{note} |")
 
-        # 2. one incremental step. kto's build directory is first brought to the base
-        # (untimed plain make: another build may have left it elsewhere), then the series
-        # is applied and built by kto (its store entry removed: a real rebuild).
+    # 2. one incremental step: the series applied, then kto's build (its store entry
+    # removed: a real rebuild in the persistent directory) and the floor, plain make
+    # redoing the same step there (ccache told to recompile rather than hit).
+    series = load_series(SERIES)
+    with source.Worktree(a.name) as wt:
         argv = shlex.split(base.metadata["reproducer"])
-        make(argv)
-        series = load_series(SERIES)
+        base_state(wt, base)
         applied = apply_series(wt, src.commit, series)
+        diff = run(["git", "-C", str(wt.path), "diff", src.commit, applied.head]).stdout
         inp2 = build_input(wt, applied.commits)
         key2 = build.build_key(inp2, build.configure(inp2, quiet))
         shutil.rmtree(build.store_dir(a, key2), ignore_errors=True)
@@ -204,24 +227,24 @@ def main() -> int:
             t0 = time.monotonic()
             step = build.build(inp2, quiet, jobs=args.jobs)
             kto_inc = time.monotonic() - t0
-        # The floor: the same step by plain make in the same directory: back to the base
-        # (untimed), the series again, ccache told to recompile rather than hit.
-        wt.checkout(src.commit)
-        make(argv)
+        base_state(wt, base)
         apply_series(wt, src.commit, series)
         floor = make(argv, CCACHE_RECACHE="1")
+        base_state(wt, base)          # the shared build directory left at the base
+    run(["git", "apply", "-p1", "-"], cwd=tux_tree, input=diff)
+    try:
         with build_slot(lock):
-            tux_inc, rc = tuxmake(wt.path, work / "tux-build", work / "tux-out", fragments,
+            tux_inc, rc = tuxmake(tux_tree, work / "tux-build", work / "tux-out", fragments,
                                   args.jobs, work / "tux-ccache", work / "tux-step.log")
-        table.add(f"| step: tuxmake rebuild of the patched tree | {tux_inc:.0f} | 1.00x | | "
-                  f"clean build dir, warm ccache, exit {rc} |")
-        table.add(f"| step: kto incremental | {kto_inc:.1f} | {kto_inc / tux_inc:.2f}x | "
-                  f"<= 0.5x | {step.status}, {step.metadata.get('objects_compiled')} objects |")
-        table.add(f"| step: floor, plain `make` in kto's build dir | {floor:.1f} | "
-                  f"{kto_inc / floor:.2f}x (kto / floor) | <= 1.10x | "
-                  f"`make bzImage modules` only, CCACHE_RECACHE=1 |")
-        wt.checkout(src.commit)
-        make(argv)      # leave the shared build directory at the base, as found
+    finally:
+        run(["git", "apply", "-R", "-p1", "-"], cwd=tux_tree, input=diff)
+    table.add(f"| step: tuxmake rebuild of the patched tree | {tux_inc:.0f} | 1.00x | | "
+              f"clean build dir, warm ccache, exit {rc} |")
+    table.add(f"| step: kto incremental | {kto_inc:.1f} | {kto_inc / tux_inc:.2f}x | "
+              f"<= 0.5x | {step.status}, {step.metadata.get('objects_compiled')} objects |")
+    table.add(f"| step: floor, plain `make` in kto's build dir | {floor:.1f} | "
+              f"{kto_inc / floor:.2f}x (kto / floor) | <= 1.10x | "
+              f"`make bzImage modules` only, CCACHE_RECACHE=1 |")
     return 0
 
 

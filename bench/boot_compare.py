@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from orchestrator import arch as arch_mod, cache, image, toolchain, vm  # noqa: 
 
 MARK = "kto-bench-$((6*7))"          # the guest's shell expands it: the output proves a shell ran
 MARK_OUT = "kto-bench-42"
+INIT_LINE = r"Run \S+ as init process"
 TIMEOUT = 300
 
 
@@ -52,6 +54,34 @@ TIMEOUT = 300
 class Sample:
     seconds: float | None
     detail: str = ""
+    kernel: float | None = None     # QEMU start to "Run <init> as init process" on the console
+    cpu: float | None = None        # QEMU's CPU seconds (all threads) until the command's output
+    ready: float | None = None      # kto: QEMU start to init's "guest ready" (dropbear up)
+
+
+def qemu_cpu(pid: int) -> float | None:
+    """utime + stime of a running process, all threads (less sensitive to the machine's
+    load than wall time: TCG time is CPU time)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def watch_init(guest: vm.Vm, found: dict) -> threading.Thread:
+    """Note when the kernel hands over to init on ``guest``'s console (a thread: boot()
+    blocks)."""
+    def run():
+        while guest.console is None and not found.get("stop"):
+            time.sleep(0.01)
+        if guest.console is not None and guest.console.wait_for(INIT_LINE, TIMEOUT):
+            found["kernel"] = time.monotonic() - guest.started
+            if guest.console.wait_for(re.escape(vm.READY_MARK), TIMEOUT):
+                found["ready"] = time.monotonic() - guest.started
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
 
 
 def floor_argv(kernel: Path, initrd: Path, memory: int, cpus: int) -> list[str]:
@@ -67,10 +97,12 @@ def boot_floor(kernel: Path, initrd: Path, memory: int, cpus: int, log: Path) ->
                           preexec_fn=vm._pdeathsig, dimensions=(50, 200))
     child.logfile_read = open(log, "wb")
     try:
+        child.expect(INIT_LINE)
+        kernel = time.monotonic() - t0
         child.expect(r"/ # ")
         child.sendline(f"echo {MARK}")
         child.expect(MARK_OUT)
-        return Sample(time.monotonic() - t0)
+        return Sample(time.monotonic() - t0, kernel=kernel, cpu=qemu_cpu(child.pid))
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
         return Sample(None, f"no shell: {type(e).__name__}")
     finally:
@@ -81,13 +113,18 @@ def boot_floor(kernel: Path, initrd: Path, memory: int, cpus: int, log: Path) ->
 
 def boot_kto(spec: vm.VmSpec, ssh_key: Path, log: Path) -> Sample:
     with vm.Vm(spec, log) as g:
+        found: dict = {}
+        watcher = watch_init(g, found)
         r = g.boot(TIMEOUT, ssh_key)
+        found["stop"] = True
         if not r.ok:
             return Sample(None, f"{r.outcome}: {r.detail.splitlines()[0] if r.detail else ''}")
         out = g.run(["sh", "-c", f"echo {MARK}"], timeout=60)
         if MARK_OUT not in out.stdout:
             return Sample(None, f"first command failed: {out.exit_code} {out.stderr.strip()}")
-        return Sample(time.monotonic() - g.started, f"SSH up at {r.seconds:.1f}s")
+        done, cpu = time.monotonic() - g.started, qemu_cpu(g.child.pid)
+        watcher.join(1)
+        return Sample(done, kernel=found.get("kernel"), cpu=cpu, ready=found.get("ready"))
 
 
 def vng_path() -> Path | None:
@@ -110,7 +147,8 @@ def boot_vng(kernel: Path, busybox: Path, memory: int, cpus: int, log: Path) -> 
                             env=env)
         out, code = cp.stdout + cp.stderr, cp.returncode
     except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace")
+        out = "".join(x.decode(errors="replace") if isinstance(x, bytes) else x
+                      for x in (e.stdout or b"", e.stderr or b""))
         code = None
     wall = time.monotonic() - t0
     log.write_text(f"$ {' '.join(argv)}\n{out}")
@@ -153,8 +191,8 @@ def compress(src: Path, how: str, dest: Path) -> Path:
     return dest
 
 
-def median(samples: list[Sample]) -> float | None:
-    ok = [s.seconds for s in samples if s.seconds is not None]
+def median(samples: list[Sample], what: str = "seconds") -> float | None:
+    ok = [getattr(s, what) for s in samples if getattr(s, what) is not None]
     return statistics.median(ok) if ok else None
 
 
@@ -215,7 +253,8 @@ def main() -> int:
                 log = tmp / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}-{i}.log"
                 s = fn(log)
                 samples[name].append(s)
-                print(f"{name} #{i + 1}: {fmt(s.seconds)} s {s.detail}", flush=True)
+                print(f"{name} #{i + 1}: {fmt(s.seconds)} s (init at {fmt(s.kernel)} s, "
+                      f"CPU {fmt(s.cpu)} s) {s.detail}", flush=True)
                 if name == "vng" and i == 0:
                     shutil.copy(log, out / "vng-boot.log")     # what vng printed, for the docs
 
@@ -224,25 +263,36 @@ def main() -> int:
     head = (f"Boot to a shell under TCG, x86_64, {time.strftime('%Y-%m-%d')}: QEMU start to "
             f"the output of a first shell command, median of {args.boots}, {memory} MiB, "
             f"{cpus} vCPUs, one run on this machine ({os.cpu_count()} cores).")
-    rows = ["| boot | seconds | / floor | note |", "|---|---:|---:|---|"]
+    rows = ["| boot | seconds | / floor | kernel to init (s) | init to command (s) "
+            "| QEMU CPU s | CPU / floor | note |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    floor_cpu = median(samples["floor"], "cpu")
     for name, label in (("floor", "bare qemu-system-x86_64 (the floor)"),
                         ("kto", "kto (QEMU + init + dropbear + SSH + command)"),
                         ("vng", "virtme-ng `vng --run bzImage --exec`")):
-        m = median(samples[name])
+        m, k, c = median(samples[name]), median(samples[name], "kernel"), \
+            median(samples[name], "cpu")
         ratio = f"{m / floor:.2f}x" if m and floor else "-"
+        cratio = f"{c / floor_cpu:.2f}x" if c and floor_cpu else "-"
         note = "; ".join(sorted({s.detail for s in samples[name] if s.detail}))
-        rows.append(f"| {label} | {fmt(m)} | {ratio} | {note} |")
+        if median(samples[name], "ready"):
+            note = (f"init's \"guest ready\" (dropbear up) at {fmt(median(samples[name], 'ready'))}"
+                    f" s, SSH + command after it")
+        rows.append(f"| {label} | {fmt(m)} | {ratio} | {fmt(k)} | "
+                    f"{fmt(m - k) if m and k else '-'} | {fmt(c)} | {cratio} | {note} |")
     text = head + "\n\n" + "\n".join(rows) + "\n\n"
     text += (f"Goal: kto <= 1.2x the floor. Measured: "
              f"{kto / floor:.2f}x.\n" if kto and floor else "Goal: kto <= 1.2x the floor.\n")
     if levers:
+        kto_cpu = median(samples["kto"], "cpu")
         text += ("\nBoot-time levers (kto's boot with one change; same round-robin):\n\n"
-                 "| variant | seconds | / kto as configured |\n|---|---:|---:|\n"
+                 "| variant | seconds | / kto as configured | QEMU CPU s | CPU / kto |\n"
+                 "|---|---:|---:|---:|---:|\n"
                  f"| kto as configured (q35, -cpu max, MTTCG, 2 CPUs, 2048 MiB, cpio) "
-                 f"| {fmt(kto)} | 1.00x |\n")
+                 f"| {fmt(kto)} | 1.00x | {fmt(kto_cpu)} | 1.00x |\n")
         for name in levers:
-            m = median(samples[name])
-            text += f"| {name} | {fmt(m)} | {f'{m / kto:.2f}x' if m and kto else '-'} |\n"
+            m, c = median(samples[name]), median(samples[name], "cpu")
+            text += (f"| {name} | {fmt(m)} | {f'{m / kto:.2f}x' if m and kto else '-'} | "
+                     f"{fmt(c)} | {f'{c / kto_cpu:.2f}x' if c and kto_cpu else '-'} |\n")
     (out / "boot_compare.md").write_text(text)
     print(text)
     return 0

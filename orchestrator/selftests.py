@@ -83,7 +83,8 @@ def stored(tree_id: str, arch: Arch, toolchain: Toolchain,
     """What build() would return when its result is cached already (it needs no tree
     then), else None."""
     files = sorted(files if files is not None else wanted_files())
-    final = cache.cache_root() / "selftests" / arch.name / cache_key(tree_id, arch, toolchain, files)
+    key = cache_key(tree_id, arch, toolchain, files)
+    final = cache.cache_root() / "selftests" / arch.name / key
     return final if (final / "manifest.json").exists() else None
 
 

@@ -117,6 +117,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp") / f"kto-tuxmake-{os.getuid()}",
                     help="work directory (kto's own cache, tuxmake's build dirs; reused)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--cold-only", action="store_true", help="stop after the cold builds")
     ap.add_argument("--user-cache", action="store_true",
                     help="use the user's kto cache instead of a cold one of its own; kto's "
                     "cold time is then the stored default kernel's own build time")
@@ -210,6 +211,9 @@ def main() -> int:
               "but for CC_VERSION_TEXT |")
     table.add(f"| cold: kto | {kto_cold:.0f} | {kto_cold / tux_cold:.2f}x | <= 1.05x | "
               f"{note} |")
+
+    if args.cold_only:
+        return 0
 
     # 2. one incremental step: the series applied, then kto's build (its store entry
     # removed: a real rebuild in the persistent directory) and the floor, plain make

@@ -52,8 +52,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-bench: setup
+# Benchmarks against the tools users would pick instead (docs/benchmarks.md); needs the
+# default kernel (built by the first kto run if missing). ~15 min on 2 cores.
+bench: setup $(VENV)/.bench-installed
 	$(VENV)/bin/python bench/run_all.py
+
+$(VENV)/.bench-installed: pyproject.toml $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) results

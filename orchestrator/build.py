@@ -82,12 +82,8 @@ def configure(inp: BuildInput, progress=print) -> str:
     if inp.kconfig_base not in KCONFIG_BASES:
         raise ConfigError(f"unknown kconfig base {inp.kconfig_base!r} "
                           f"(known: {', '.join(KCONFIG_BASES)})")
-    fragments = [kconfig.parse_fragment(p) for p in inp.fragments]
-    requested = kconfig.merge(fragments)
-    key = hashlib.sha256("\0".join([
-        inp.tree_id, inp.arch.name, inp.toolchain.version, inp.kconfig_base,
-        kconfig.render(requested)]).encode()).hexdigest()[:20]
-    cached = cache.cache_dir("kconfig", "results") / f"{key}.config"
+    requested = kconfig.merge([kconfig.parse_fragment(p) for p in inp.fragments])
+    cached = _kconfig_result(inp, requested)
     if cached.exists():
         return cached.read_text()
     scratch = cache.cache_dir("kconfig", "scratch", inp.arch.name)
@@ -106,6 +102,35 @@ def configure(inp: BuildInput, progress=print) -> str:
         raise ConfigError(f"{inp.arch.name}: {len(problems)} kconfig option(s) rejected: {detail}")
     cache.atomic_write(cached, text)
     return text
+
+
+def _kconfig_result(inp: BuildInput, requested) -> Path:
+    """Where configure() keeps the final .config of (tree, arch, compiler, base, options)."""
+    key = hashlib.sha256("\0".join([
+        inp.tree_id, inp.arch.name, inp.toolchain.version, inp.kconfig_base,
+        kconfig.render(requested)]).encode()).hexdigest()[:20]
+    return cache.cache_dir("kconfig", "results") / f"{key}.config"
+
+
+def lookup(inp: BuildInput) -> BuildResult | None:
+    """The stored build of ``inp`` when its final .config and the build are both cached,
+    else None. Runs nothing and never reads ``inp.tree``: a run of a kernel already built
+    needs no worktree checkout (pipeline.build_job)."""
+    if inp.kconfig_base not in KCONFIG_BASES:
+        return None
+    t0 = time.monotonic()
+    config = _kconfig_result(inp, kconfig.merge([kconfig.parse_fragment(p)
+                                                 for p in inp.fragments]))
+    if not config.exists():
+        return None
+    key = build_key(inp, config.read_text())
+    final = store_dir(inp.arch, key)
+    try:
+        meta = json.loads((final / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return BuildResult("cached", key, final, time.monotonic() - t0, final / "build.log",
+                       metadata=meta)
 
 
 def _run_checked(argv: list[str], env: dict, what: str) -> None:

@@ -144,6 +144,60 @@ def build_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arc
     when the kernel did not build (recorded in ``job``)."""
     out.mkdir(parents=True, exist_ok=True)
     tc = toolchain.for_arch(arch)
+    needs_selftests = any(workload.load(n).kind == "selftest" for n in cfg.workloads)
+    stored = _stored_stock_build(cfg, src, arch, tc, needs_selftests) \
+        if series is None else None
+    if stored is not None:
+        b, selftests_dir = stored
+        job.commit = src.commit
+    else:
+        b, selftests_dir = _checkout_and_build(cfg, src, series, arch, tc, job,
+                                               needs_selftests, progress)
+    job.build = {"status": b.status, "key": b.key, "seconds": round(b.duration, 1),
+                 "dir": str(b.dir) if b.dir else None, "error": b.error,
+                 "reproducer": b.metadata.get("reproducer", "")}
+    (out / "build-metadata.json").write_text(__import__("json").dumps(b.metadata, indent=2))
+    if b.log and b.log.exists():
+        (out / "build.log").write_bytes(b.log.read_bytes())
+    if not b.ok:
+        job.outcome, job.error = "build-failed", b.error
+        progress(f"{arch.name}: build FAILED:\n{b.error}")
+        return None
+    progress(f"{arch.name}: build {b.status} in {b.duration:.0f}s ({b.key})")
+    job.kernel_release = b.artifact("kernel.release").read_text().strip()
+    img = image.build_image(arch, tc, lambda m: progress(f"{arch.name}: {m}"))
+    return BuiltJob(cfg, arch, job, out, b, img, selftests_dir,
+                    kconfig.read_config(b.artifact("config").read_text()), progress)
+
+
+def _stored_stock_build(cfg: RunConfig, src: source.SourceTree, arch: arch_mod.Arch,
+                        tc: toolchain.Toolchain, needs_selftests: bool):
+    """(build, selftests dir) of a stock kernel (no series) whose build and selftests are
+    both cached, found from the source commit alone: no worktree lock, checkout or clean
+    (seconds of a cached run, and a wait whenever another run holds the worktree).
+    None when anything would have to be built."""
+    from orchestrator.proc import git
+    tree_id = git(source.repo(), "rev-parse", f"{src.commit}^{{tree}}")
+    inp = build.BuildInput(
+        arch=arch, toolchain=tc, tree=source.Worktree(arch.name).path, commit=src.commit,
+        tree_id=tree_id, base_commit=src.commit, patches=[],
+        fragments=cfg.fragments_for(arch.name), kconfig_base=cfg.kconfig_base,
+        variant=cfg.build_dir)
+    b = build.lookup(inp)
+    if b is None:
+        return None
+    selftests_dir = None
+    if needs_selftests:
+        from orchestrator import selftests
+        selftests_dir = selftests.stored(tree_id, arch, tc,
+                                         files=selftests.wanted_files(cfg.workloads))
+        if selftests_dir is None:
+            return None
+    return b, selftests_dir
+
+
+def _checkout_and_build(cfg, src, series, arch, tc, job, needs_selftests, progress):
+    """Check out the source (and apply the series) in the arch's worktree, then build."""
     with source.Worktree(arch.name) as wt:
         if series is not None:
             from orchestrator.patches import apply_series
@@ -163,27 +217,13 @@ def build_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arc
             kconfig_base=cfg.kconfig_base, variant=cfg.build_dir)
         b = build.build(inp, lambda m: progress(f"{arch.name}: {m}"))
         selftests_dir = None
-        if b.ok and any(workload.load(n).kind == "selftest" for n in cfg.workloads):
+        if b.ok and needs_selftests:
             from orchestrator import selftests
             # Only this run's workloads: a broken workload file it does not use is no concern.
             selftests_dir = selftests.build(wt.path, inp.tree_id, arch, tc,
                                             lambda m: progress(f"{arch.name}: {m}"),
                                             files=selftests.wanted_files(cfg.workloads))
-    job.build = {"status": b.status, "key": b.key, "seconds": round(b.duration, 1),
-                 "dir": str(b.dir) if b.dir else None, "error": b.error,
-                 "reproducer": b.metadata.get("reproducer", "")}
-    (out / "build-metadata.json").write_text(__import__("json").dumps(b.metadata, indent=2))
-    if b.log and b.log.exists():
-        (out / "build.log").write_bytes(b.log.read_bytes())
-    if not b.ok:
-        job.outcome, job.error = "build-failed", b.error
-        progress(f"{arch.name}: build FAILED:\n{b.error}")
-        return None
-    progress(f"{arch.name}: build {b.status} in {b.duration:.0f}s ({b.key})")
-    job.kernel_release = b.artifact("kernel.release").read_text().strip()
-    img = image.build_image(arch, tc, lambda m: progress(f"{arch.name}: {m}"))
-    return BuiltJob(cfg, arch, job, out, b, img, selftests_dir,
-                    kconfig.read_config(b.artifact("config").read_text()), progress)
+    return b, selftests_dir
 
 
 def test_job(bj: BuiltJob) -> None:

@@ -79,6 +79,16 @@ def support_files() -> list[str]:
     return [RUNNER, *(f"compat/{c}" for c in COMPAT)]
 
 
+def stored(tree_id: str, arch: Arch, toolchain: Toolchain,
+           files: list[str] | None = None) -> Path | None:
+    """What build() would return when its result is cached already (it needs no tree
+    then), else None."""
+    files = sorted(files if files is not None else wanted_files())
+    key = cache_key(tree_id, arch, toolchain, files)
+    final = cache.cache_root() / "selftests" / arch.name / key
+    return final if (final / "manifest.json").exists() else None
+
+
 def build(tree: Path, tree_id: str, arch: Arch, toolchain: Toolchain, progress=print,
           files: list[str] | None = None) -> Path:
     """Build (or reuse) the selftest programs and scripts; returns their directory."""

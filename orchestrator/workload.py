@@ -2,6 +2,7 @@
 the results. This module validates them and runs them over a booted VM."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import time
@@ -217,7 +218,24 @@ def load(name: str, directory: Path | None = None) -> Workload:
     return load_file(path)
 
 
+_LOADED: dict[tuple, Workload] = {}
+
+
 def load_file(path: Path) -> Workload:
+    """The workload in ``path``; a file unchanged since it was last read here comes from
+    memory (runs.yaml validation and a run read each workload file many times), as a copy
+    the caller may change."""
+    try:
+        st = path.stat()
+    except OSError:
+        return _load_file(path)           # _load_file reports it
+    memo = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if memo not in _LOADED:
+        _LOADED[memo] = _load_file(path)
+    return copy.deepcopy(_LOADED[memo])
+
+
+def _load_file(path: Path) -> Workload:
     data, lines = schema.load_yaml(path, WORKLOAD_SCHEMA)
     if data["name"] != path.stem:
         raise schema.error_at(path, lines, "name",

@@ -195,3 +195,18 @@ def test_uffd_wp_subtests_skip_on_riscv64_config():
     assert all("no userfaultfd write-protect" in r.detail and "PTE_MARKER_UFFD_WP" in r.detail
                for r in on_riscv[1:])
     assert "binary reported fail" in on_riscv[2].detail
+
+
+def test_loaded_workload_is_a_copy_and_follows_the_file(tmp_path):
+    """A run reads each workload file many times: the parse is remembered, but a caller's
+    change never leaks into the next load, and an edited file is read again."""
+    path = tmp_path / "w.yaml"
+    path.write_text("name: w\nkind: module\nmodule: m\npresets: {a: [x=1]}\npreset: a\n"
+                    "results: vmalloc-summary\n")
+    first = workload.load("w", tmp_path)
+    first.timeout = 1
+    first.presets["a"].append("y=2")
+    again = workload.load("w", tmp_path)
+    assert again.timeout != 1 and again.presets["a"] == ["x=1"]
+    path.write_text(path.read_text().replace("x=1", "x=22"))
+    assert workload.load("w", tmp_path).presets["a"] == ["x=22"]

@@ -279,6 +279,17 @@ class Vm:
                 else -(self.child.signalstatus or 0)
         return not self.alive()
 
+    def kill(self) -> None:
+        """End QEMU now, from any thread (a crashed kernel, orchestrator/crashwatch.py):
+        SSH commands in flight see the guest gone; stop() still cleans up."""
+        child = self.child
+        # No isalive() here: waitpid from two threads could reap the child under the other.
+        if child is not None and not child.terminated:
+            try:
+                os.kill(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def stop(self) -> None:
         with self._stopping:
             if self.ssh:

@@ -25,7 +25,7 @@ from orchestrator.formats import clean_text
 ORIGIN = "kto"
 SCHEMA = {"major": 5, "minor": 3}
 _STATUS = {"pass": "PASS", "xfail": "PASS", "fail": "FAIL", "skip": "SKIP",
-           "timeout": "ERROR", "error": "ERROR"}
+           "timeout": "ERROR", "error": "ERROR", "crash": "FAIL", "stopped": "DONE"}
 _EXCERPT = 16384
 
 

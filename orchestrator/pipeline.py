@@ -277,8 +277,9 @@ def _stopped_early(res: "workload.WorkloadResult", trigger) -> None:
 def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Path) -> None:
     """Find every report in the console log, symbolize it with the build's vmlinux and
     modules, attribute it to the workload running at the time, and write one file each."""
-    from orchestrator.report import format_report, parse
+    from orchestrator.report import Report, format_report, parse
     from orchestrator.report.dedup import format_frame
+    from orchestrator.report.stacks import MAIN, stacks
     from orchestrator.report.symbolize import symbolize_build
     if not console_log.exists():
         return
@@ -286,10 +287,16 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Pa
     spans = [(getattr(w, "console_span", None), w.workload) for w in job.workloads]
     by_name = {w: workload.load(w) for _, w in spans}
     (out / "reports").mkdir(exist_ok=True)
-    reports, warning = symbolize_build(parse(text), build_dir)
+    reports = parse(text)
+    # The other stacks each report carries, symbolized in the same addr2line calls.
+    extra = [[s for s in stacks(r.text) if s.name != MAIN] for r in reports]
+    holders = [Report("", "", None, frames=s.frames) for ex in extra for s in ex]
+    _, warning = symbolize_build(reports + holders, build_dir)
+    for s, h in zip((s for ex in extra for s in ex), holders):
+        s.frames = h.frames
     if warning:
         job.notes.append(warning)
-    for i, rep in enumerate(reports, 1):
+    for i, (rep, other) in enumerate(zip(reports, extra), 1):
         wl = None
         for span, name in spans:
             if span and span[0] <= rep.start_line <= span[1]:
@@ -300,4 +307,5 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Pa
             title=rep.title, type=rep.type, frame=rep.frame, corrupted=rep.corrupted,
             workload=wl, expected=bool(wl and by_name[wl].expected_reports),
             file=f"{out.name}/{name}", first_line=rep.text.strip().splitlines()[0]
-            if rep.text.strip() else rep.title, stack=[format_frame(f) for f in rep.frames]))
+            if rep.text.strip() else rep.title, stack=[format_frame(f) for f in rep.frames],
+            stacks={s.name: [format_frame(f) for f in s.frames] for s in other}))

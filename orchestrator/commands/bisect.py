@@ -120,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
     for step in tester.results:
         b.record(step.index, as_run(step))
     while (k := b.next_step()) is not None:
-        step = tester.run(k)
+        step = tester.run(k, stop_on=matches)
         run = as_run(step)
         b.record(k, run)
         progress(f"step {b.label(k)}: {run.outcome}"
@@ -176,12 +176,14 @@ def _print(series, b, tester, verdict, report, out, args, t0):
             culprit = series.patches[verdict.first_bad[0] - 1]
             sus = [s for s in seriestest.suspects(series, report) if s.patch is culprit]
             if sus:
-                print(f"hunk of {culprit.label()} touching the stack "
-                      f"({', '.join(sus[0].functions)}):")
+                print(f"hunk of {culprit.label()} touching the report "
+                      f"({', '.join(sus[0].functions)}, in the {'; '.join(sus[0].stacks)}):")
                 for line in sus[0].hunks[0].splitlines()[:30]:
                     print(f"    {line}")
             else:
-                print(f"{culprit.label()} touches no function in the report's stack")
+                searched = ", ".join(n for n, _ in seriestest.report_stacks(report))
+                print(f"{culprit.label()} touches no function in the report's stacks "
+                      f"({searched})")
     print("steps:")
     for line in b.log():
         print(f"    {line}")
@@ -189,6 +191,18 @@ def _print(series, b, tester, verdict, report, out, args, t0):
           f"{len(tester.results)} test run(s), {time.monotonic() - t0:.0f}s")
     print(f"reproducer: {_reproducer(args)}")
     print(f"results: {out}")
+
+
+def _culprit_hunk(series, verdict, reports):
+    """Where the culprit's hunks meet the report: functions, stacks, hunk text."""
+    if verdict is None or verdict.status != "found" or not reports:
+        return None
+    culprit = series.patches[verdict.first_bad[0] - 1]
+    sus = [s for s in seriestest.suspects(series, reports[0]) if s.patch is culprit]
+    if not sus:
+        return {"patch": culprit.label(), "functions": [], "stacks": [], "hunk": ""}
+    return {"patch": culprit.label(), "functions": sus[0].functions,
+            "stacks": sus[0].stacks, "hunk": sus[0].hunks[0]}
 
 
 def _write(out, args, series, b, tester, verdict, reports, t0, src):
@@ -199,7 +213,9 @@ def _write(out, args, series, b, tester, verdict, reports, t0, src):
             "status": verdict.status, "first_bad": verdict.first_bad, "good": verdict.good,
             "rate": verdict.rate, "confidence": verdict.confidence,
             "summary": verdict.summary},
-        "reports": [{"title": r.title, "stack": r.stack, "file": r.file} for r in reports],
+        "reports": [{"title": r.title, "stack": r.stack, "stacks": r.stacks, "file": r.file}
+                    for r in reports],
+        "culprit_hunk": _culprit_hunk(series, verdict, reports),
         "steps": [{"step": s.index, "outcome": s.job.outcome, "titles": s.titles(),
                    "built": s.built, "booted": s.booted, "seconds": round(s.seconds, 1),
                    "directory": str(s.directory)} for s in tester.results],

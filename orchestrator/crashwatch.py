@@ -35,13 +35,13 @@ _FATAL_TITLE = re.compile(
     r"fault|kernel BUG|Kernel BUG|kernel panic|Kernel panic|BUG: stack guard page|"
     r"kernel stack overflow|Unable to handle kernel|Internal error|invalid opcode|"
     r"KASAN: null-ptr-deref|KASAN: wild-memory-access|KASAN: maybe wild-memory-access|"
-    r"stack segment|double fault|BUG: corrupted list|list_(?:add|del) corruption|"
+    r"stack segment|double fault|PANIC: double fault|divide error|BUG: bad usercopy|"
     r"Oops)")
 # die() prints its counter on the oops line ("Oops: 0002 [#1] PREEMPT SMP KASAN",
 # "Internal error: Oops: ... [#1]", "Kernel BUG [#1]"): whatever the title, the kernel
 # killed the task that was running.
 _DIE_LINE = re.compile(r"^(?:Oops|general protection fault|invalid opcode|Internal error|"
-                       r"[Kk]ernel BUG|stack segment|double fault)\b.*\[#\d+\]")
+                       r"[Kk]ernel BUG|stack segment|double fault|divide error)\b.*\[#\d+\]")
 
 
 def is_fatal(report: Report) -> bool:

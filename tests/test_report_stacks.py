@@ -1,0 +1,57 @@
+"""Every stack of a report, by name: lockdep chains and held locks, KASAN allocation and
+free stacks, KCSAN's two tasks (kto's own console logs and the syzkaller corpus)."""
+import lzma
+from pathlib import Path
+
+import pytest
+
+from orchestrator.report import parse
+from orchestrator.report.stacks import MAIN, stacks
+
+DATA = Path(__file__).parent / "data" / "reports"
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / \
+    "syzkaller-linux-reports"
+
+
+def _named(text):
+    return {s.name: [f.func for f in s.frames] for s in stacks(text)}
+
+
+def test_lockdep_chain_entries_lock_sites_and_held_locks():
+    reps = parse(lzma.open(DATA / "x86_64-selftest-console.log.xz", "rt").read())
+    lockdep = next(r for r in reps if r.title.startswith("possible deadlock"))
+    named = _named(lockdep.text)
+    assert list(named) == [
+        "lock site: swapper/0/1 is trying to acquire lock",
+        "lock site: but task is already holding lock",
+        "lockdep chain -> #1 (kto_lockdep_b)", "lockdep chain -> #0 (kto_lockdep_a)",
+        "locks held by swapper/0/1", MAIN]
+    assert named["lockdep chain -> #1 (kto_lockdep_b)"][:2] == ["__mutex_lock",
+                                                                 "kto_abba_selftest"]
+    assert named["locks held by swapper/0/1"] == ["kto_abba_selftest"]
+    # The main stack is the one the parser's title and frames come from.
+    assert named[MAIN] == [f.func for f in lockdep.frames][:len(named[MAIN])]
+
+
+def test_kasan_allocation_stack():
+    reps = parse(lzma.open(DATA / "x86_64-selftest-console.log.xz", "rt").read())
+    kasan = next(r for r in reps if r.title.startswith("KASAN:"))
+    named = _named(kasan.text)
+    assert list(named) == [MAIN, "Allocated by task 74"]
+    assert "kmalloc_oob_right" in named["Allocated by task 74"]
+
+
+def _corpus(n):
+    p = CORPUS / str(n)
+    if not p.exists():
+        pytest.skip("the syzkaller corpus is not beside this checkout (../shared)")
+    return parse(p.read_text(errors="replace").split("\n\n", 1)[1])[0]
+
+
+def test_kasan_free_stack_and_kcsan_other_task():
+    uaf = _named(_corpus(417).text)
+    assert list(uaf) == [MAIN, "Allocated by task 2747", "Freed by task 2943"]
+    assert "usbvision_release" in uaf["Freed by task 2943"]
+    race = _named(_corpus(449).text)
+    assert len(race) == 2 and all(k.startswith("write to ADDR of 2 bytes by task") for k in race)
+    assert all(v[0] == "netlink_recvmsg" for v in race.values())

@@ -208,3 +208,13 @@ def test_base_gets_the_repeats_when_it_is_the_last_good_candidate():
     # ... and only once the search has narrowed down to 1/8.
     base_runs = [i for i, k in enumerate(order) if k == 0]
     assert order[-1] == 0 and order.index(1) < base_runs[1], order
+
+
+def test_base_once_saves_runs_over_the_old_policy():
+    def runs(base_once):
+        b = Bisection(16, base_once=base_once)
+        drive(b, deterministic(11))
+        assert b.result().first_bad == [11]
+        return b.runs_used()
+    # The old policy ran the base 3 times (2/2 at the tip asks for 3 clean runs).
+    assert runs(False) - runs(True) == 2

@@ -128,7 +128,8 @@ def main(args: argparse.Namespace) -> int:
                  + (f" [unrelated: {', '.join(run.other)}]" if run.other else ""))
     verdict = b.result()
     report = _first_report(tester, verdict, matches)
-    _write(out, args, series, b, tester, verdict, [report] if report else [], t0, src)
+    _write(out, args, series, b, tester, verdict, [report] if report else [], t0, src,
+           matches)
     _print(series, b, tester, verdict, report, out, args, t0)
     return 1 if verdict.first_bad and verdict.status in ("found", "ambiguous", "inconclusive") \
         else 0
@@ -205,7 +206,7 @@ def _culprit_hunk(series, verdict, reports):
             "stacks": sus[0].stacks, "hunk": sus[0].hunks[0]}
 
 
-def _write(out, args, series, b, tester, verdict, reports, t0, src):
+def _write(out, args, series, b, tester, verdict, reports, t0, src, matches=None):
     data = {
         "series": series.origin, "base": src.commit, "arch": tester.arch.name,
         "patches": [{"label": p.label(), "author": p.author} for p in series.patches],
@@ -217,7 +218,13 @@ def _write(out, args, series, b, tester, verdict, reports, t0, src):
                     for r in reports],
         "culprit_hunk": _culprit_hunk(series, verdict, reports),
         "steps": [{"step": s.index, "outcome": s.job.outcome, "titles": s.titles(),
+                   "hit": bool(matches and any(matches(t) for t in s.titles())),
                    "built": s.built, "booted": s.booted, "seconds": round(s.seconds, 1),
+                   "build_seconds": s.job.build.get("seconds"),
+                   "boot_seconds": s.job.boot.get("seconds"),
+                   "workloads": [{"workload": w.workload, "status": w.status,
+                                  "seconds": round(w.seconds, 1), "reason": w.reason}
+                                 for w in s.job.workloads],
                    "directory": str(s.directory)} for s in tester.results],
         "log": b.log(),
         "builds": tester.builds(), "boots": tester.boots(),

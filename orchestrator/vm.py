@@ -317,8 +317,12 @@ class Vm:
         if self.ssh is None:
             raise KtoError("guest is not booted")
         t0 = time.monotonic()
-        chan = self.ssh.get_transport().open_session()
-        chan.exec_command(shlex.join(argv))
+        try:
+            chan = self.ssh.get_transport().open_session()
+            chan.exec_command(shlex.join(argv))
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as e:
+            # The guest is gone (QEMU killed after a crash, orchestrator/crashwatch.py).
+            return CommandResult(argv, None, "", f"connection lost: {e}", 0.0)
         out, err = bytearray(), bytearray()
         deadline = t0 + timeout
         while True:
@@ -342,6 +346,8 @@ class Vm:
             err += chan.recv_stderr(65536)
         code = chan.recv_exit_status()
         chan.close()
+        if code == -1 and not self.alive():
+            code = None       # paramiko's "no exit status": the connection went with QEMU
         return CommandResult(argv, code, out.decode(errors="replace"),
                              err.decode(errors="replace"), time.monotonic() - t0)
 

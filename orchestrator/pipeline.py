@@ -271,7 +271,7 @@ def _stopped_early(res: "workload.WorkloadResult", trigger) -> None:
     """The console watcher ended the guest during this workload: say so, whatever the
     workload runner made of the dead guest (an SSH command that never returned)."""
     res.status = "crash" if trigger.kind == "crash" else "stopped"
-    res.reason = trigger.describe() + (f" ({res.reason})" if res.reason else "")
+    res.reason = trigger.describe()     # what the runner said was about the killed guest
 
 
 def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Path) -> None:

@@ -346,7 +346,7 @@ class Vm:
             err += chan.recv_stderr(65536)
         code = chan.recv_exit_status()
         chan.close()
-        if code == -1 and not self.alive():
+        if code == -1 and self.wait_exit(2):
             code = None       # paramiko's "no exit status": the connection went with QEMU
         return CommandResult(argv, code, out.decode(errors="replace"),
                              err.decode(errors="replace"), time.monotonic() - t0)

@@ -55,3 +55,28 @@ def test_kasan_free_stack_and_kcsan_other_task():
     race = _named(_corpus(449).text)
     assert len(race) == 2 and all(k.startswith("write to ADDR of 2 bytes by task") for k in race)
     assert all(v[0] == "netlink_recvmsg" for v in race.values())
+
+
+def test_suspects_are_found_in_any_stack_and_ranked_by_it():
+    from orchestrator.results import ReportEntry
+    from orchestrator.series import load_series
+    from orchestrator.seriestest import suspects
+    series = load_series(Path(__file__).resolve().parent.parent / "patches" / "examples" /
+                         "lockdep-chain.mbox")
+    chain = "lockdep chain -> #1 (vm_ram_count_lock)"
+    rep = ReportEntry(
+        title="possible deadlock in vm_unmap_ram", type="LOCKDEP", frame="vm_unmap_ram",
+        corrupted=False, workload="vmalloc", expected=False, file="r.txt", first_line="",
+        stack=["__mutex_lock+0x1bb/0x786", "vm_unmap_ram+0x9a/0x2c0 (mm/vmalloc.c:3008)",
+               "vm_map_ram_test+0xe1/0x177 [test_vmalloc]"],
+        stacks={chain: ["__mutex_lock+0x1bb/0x786", "vm_map_ram+0x1f0/0x2f0",
+                        "vm_map_ram_test+0xc4/0x177 [test_vmalloc]"]})
+    found = suspects(series, rep)
+    # 1/3 changed vm_unmap_ram (main stack); 3/3, the culprit, vm_map_ram (chain #1 only);
+    # 2/3 only adds a comment above vm_map_ram_test: no changed line inside a function.
+    assert [(s.patch.index, s.functions, s.stacks) for s in found] == [
+        (1, ["vm_unmap_ram"], ["main stack"]), (3, ["vm_map_ram"], [chain])]
+    assert found[1].describe().endswith(f"touches vm_map_ram (in the {chain})")
+    # Without the chain stack (kto before issue 18) the culprit was not a suspect.
+    rep.stacks = {}
+    assert [s.patch.index for s in suspects(series, rep)] == [1]

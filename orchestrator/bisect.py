@@ -265,7 +265,10 @@ class Bisection:
         for i in sorted(self.steps):
             s = self.steps[i]
             skips = [r.detail for r in s.runs if r.outcome == SKIP]
+            verdict = self.verdict_of(i)
+            if i == 0 and verdict == "pending":
+                verdict = "clean (run once for its titles; a later good step proves it good)"
             what = (f"skip ({skips[0]})" if skips else
-                    f"{self.verdict_of(i)}: reproduced {s.hits}/{s.tested}")
+                    f"{verdict}: reproduced {s.hits}/{s.tested}")
             out.append(f"step {self.label(i)}: {what}")
         return out

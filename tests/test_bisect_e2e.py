@@ -106,7 +106,11 @@ def test_bisect_oops_series_ends_each_crashed_run_in_seconds(tmp_path):
     assert all(w["seconds"] < 120 for w in hits), hits
     # The base ran once: 2/4 being good proves it good too.
     assert [s["step"] for s in data["steps"]].count(0) == 1, data["steps"]
-    assert data["seconds"] < 20 * 60, data["seconds"]
+    # Boots and workloads of the whole bisect: minutes (builds and lock waits on a shared
+    # machine excluded; before, each crashed run alone took 15 minutes).
+    guest = sum((s["boot_seconds"] or 0) + sum(w["seconds"] for w in s["workloads"])
+                for s in data["steps"])
+    assert guest < 8 * 60, data["steps"]
 
 
 def test_bisect_lockdep_chain_finds_the_culprit_hunk_in_a_chain_stack(tmp_path):

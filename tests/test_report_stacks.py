@@ -80,3 +80,15 @@ def test_suspects_are_found_in_any_stack_and_ranked_by_it():
     # Without the chain stack (kto before issue 18) the culprit was not a suspect.
     rep.stacks = {}
     assert [s.patch.index for s in suspects(series, rep)] == [1]
+
+
+def test_real_lockdep_chain_report_of_the_example_series():
+    # kto's console of patches/examples/lockdep-chain.mbox (tip, x86_64): the cycle closes
+    # in vm_unmap_ram; vm_map_ram, changed by the culprit 3/3, is in "-> #1" only.
+    [rep] = parse(lzma.open(DATA / "x86_64-lockdep-chain-console.log.xz", "rt").read())
+    assert rep.title == "possible deadlock in vm_unmap_ram"
+    named = _named(rep.text)
+    assert "vm_map_ram" not in named[MAIN] and "vm_unmap_ram" in named[MAIN]
+    assert named["lockdep chain -> #1 (vm_ram_count_lock)"][:2] == ["__mutex_lock",
+                                                                     "vm_map_ram"]
+    assert named["locks held by vmalloc_test/0/66"] == ["test_func", "vm_unmap_ram"]

@@ -8,7 +8,8 @@ survives, and the 16-patch vmalloc-oops-16 series, whose bad steps oops), runs
 workload timeout, 15 min, before): the policy of the time (Bisection(base_once=False):
 the base got the runs of a good verdict) replayed on the outcomes this bisect observed,
 each run charged what it cost before:
-  - a real build: this run's mean incremental build time (same steps, same builds);
+  - a real build: this run's mean incremental build time (a step whose kernel was in
+    the build store in this run is a store hit before too);
   - a run without the report: this run's mean boot + workload time for such runs;
   - a run whose kernel crashed (workload "crash"): boot + the run's workload timeout
     (the module load never returned; kto waited for the timeout);
@@ -65,7 +66,13 @@ def before(data: dict, timeout: int) -> dict:
     crashed = any(w["status"] == "crash" for s in steps for w in s["workloads"])
     hit_s = boot_s + timeout if crashed else clean_s
     b = Bisection(n, base_once=False)
-    seconds, built, runs = 0.0, set(), 0
+    # Steps whose kernel was already in the build store (the base is the default kernel).
+    seen, cached = set(), set()
+    for s in steps:
+        if s["step"] not in seen and not s["built"]:
+            cached.add(s["step"])
+        seen.add(s["step"])
+    seconds, built, runs = 0.0, set(cached), 0
     # kto bisect without --title: the tip and the base once each to learn the titles.
     for k in [n, 0]:
         b.record(k, Run(HIT if k >= first_bad else MISS))
@@ -79,7 +86,7 @@ def before(data: dict, timeout: int) -> dict:
         if k not in built:
             built.add(k)
             seconds += build_s
-    return {"builds": len(built), "runs": runs, "seconds": seconds,
+    return {"builds": len(built - cached), "runs": runs, "seconds": seconds,
             "verdict": b.result().summary, "hit_s": hit_s, "clean_s": clean_s,
             "build_s": build_s, "crashed": crashed}
 

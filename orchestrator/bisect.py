@@ -19,6 +19,11 @@ it rests on was a bad step that stayed clean: the product of ``1 - E[(1-p)^n_i]`
 the good steps. A cap on the total number of runs stops the search with the range it
 has narrowed to.
 
+The base is run once (to learn the reports it prints already) and then serves as the
+lower bound of the search; it gets the repeats of a good verdict only if it is the last
+good candidate (the first bad step is 1/N). Once a later step is good, its clean runs
+already prove the base good under the monotonic assumption the answer rests on.
+
 This module is pure: it decides what to run next and what the runs mean. The runner
 (``orchestrator/seriestest.py``) builds, boots and tests.
 """
@@ -76,7 +81,7 @@ class Bisection:
     """Decide the next step to test and interpret the runs."""
 
     def __init__(self, total: int, confidence: float = 0.95, max_runs: int = 40,
-                 tip_runs: int = 2, tip_max_runs: int = 8):
+                 tip_runs: int = 2, tip_max_runs: int = 8, base_once: bool = True):
         if total < 1:
             raise ValueError("a series has at least one patch")
         if not 0 < confidence < 1:
@@ -86,6 +91,9 @@ class Bisection:
         self.max_runs = max_runs
         self.tip_runs = tip_runs            # runs at the tip to measure the rate
         self.tip_max_runs = tip_max_runs    # give up reproducing after this many misses
+        # False: the policy before issue 18 (the base first gets the runs of a good
+        # verdict); kept for bench/bisect_bench.py's before/after comparison.
+        self.base_once = base_once
         self.steps: dict[int, Step] = {}
 
     # -- recording --
@@ -147,6 +155,14 @@ class Bisection:
         lo = max(good) if good else None
         return lo, hi
 
+    def _search_bounds(self) -> tuple[int, int | None]:
+        """Like _bounds, but a base that was run and stayed clean is a lower bound even
+        before it has the runs of a good verdict: it only needs them if it turns out to
+        be the last good candidate (under the monotonic assumption the answer rests on,
+        a later step proven good proves the base good too)."""
+        lo, hi = self._bounds()
+        return (0 if lo is None else lo), hi
+
     # -- what next --
 
     def next_step(self) -> int | None:
@@ -162,22 +178,25 @@ class Bisection:
             return self.total
         if not tip.hits:
             return None             # not reproduced (or the tip does not build/boot)
-        # 2. The base must be good (else the report is not the series' doing).
+        # 2. The base, once: a report it prints is not the series' doing.
         base = self.verdict_of(0)
-        if base in ("untested", "pending"):
+        if base == "untested" or (base == "pending" and not self.base_once):
             return 0
         if base in ("bad", "skip"):
             return None
         # 3. Binary search between the last good and the first bad step.
-        lo, hi = self._bounds()
+        lo, hi = self._search_bounds()
         pending = [i for i in range(lo + 1, hi) if self.verdict_of(i) == "pending"]
         if pending:
             return pending[0]       # finish a step before moving on
         candidates = [i for i in range(lo + 1, hi) if self.verdict_of(i) == "untested"]
-        if not candidates:
-            return None
-        mid = (lo + hi) / 2
-        return min(candidates, key=lambda i: (abs(i - mid), i))
+        if candidates:
+            mid = (lo + hi) / 2
+            return min(candidates, key=lambda i: (abs(i - mid), i))
+        # 4. The base is the last good candidate: now it needs the runs of a good verdict.
+        if lo == 0 and base == "pending":
+            return 0
+        return None
 
     def result(self) -> Verdict:
         tip = self.steps.get(self.total)
@@ -194,16 +213,19 @@ class Bisection:
             return Verdict("inconclusive", [], None, p, 0.0, "the base does not build or boot")
         lo, hi = self._bounds()
         conf = self.answer_confidence()
-        if lo is None:
+        if lo is None and self.verdict_of(0) == "untested":
             return Verdict("inconclusive", list(range(1, hi + 1)), None, p, conf,
                            f"run cap of {self.max_runs} reached before the base was "
-                           "confirmed good")
-        between = list(range(lo + 1, hi))
+                           "tested")
+        between = list(range((lo or 0) + 1, hi))
         open_steps = [i for i in between if self.verdict_of(i) in ("untested", "pending")]
+        if lo is None:
+            open_steps.append(0)    # the base ran clean, but not enough to call it good
+            lo = 0
         skipped = [i for i in between if self.verdict_of(i) == "skip"]
         if open_steps:
             cands = list(range(lo + 1, hi + 1))
-            return Verdict("inconclusive", cands, lo, p, conf,
+            return Verdict("inconclusive", cands, None if 0 in open_steps else lo, p, conf,
                            f"run cap of {self.max_runs} reached: first bad is one of "
                            + ", ".join(self.label(i) for i in cands))
         cands = [*skipped, hi]
@@ -243,7 +265,10 @@ class Bisection:
         for i in sorted(self.steps):
             s = self.steps[i]
             skips = [r.detail for r in s.runs if r.outcome == SKIP]
+            verdict = self.verdict_of(i)
+            if i == 0 and verdict == "pending":
+                verdict = "clean (run once for its titles; a later good step proves it good)"
             what = (f"skip ({skips[0]})" if skips else
-                    f"{self.verdict_of(i)}: reproduced {s.hits}/{s.tested}")
+                    f"{verdict}: reproduced {s.hits}/{s.tested}")
             out.append(f"step {self.label(i)}: {what}")
         return out

@@ -131,11 +131,12 @@ class BuiltJob:
 
 
 def run_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
-            job: JobResult, out: Path, progress) -> None:
-    """One job start to end on this thread (kto bisect and check-series)."""
+            job: JobResult, out: Path, progress, stop_on=None) -> None:
+    """One job start to end on this thread (kto bisect and check-series). ``stop_on``
+    (a title predicate, kto bisect): end the guest once a matching report is printed."""
     built = build_job(cfg, src, series, arch, job, out, progress)
     if built is not None:
-        test_job(built)
+        test_job(built, stop_on)
 
 
 def build_job(cfg: RunConfig, src: source.SourceTree, series, arch: arch_mod.Arch,
@@ -226,7 +227,7 @@ def _checkout_and_build(cfg, src, series, arch, tc, job, needs_selftests, progre
     return b, selftests_dir
 
 
-def test_job(bj: BuiltJob) -> None:
+def test_job(bj: BuiltJob, stop_on=None) -> None:
     """Guest image -> vm -> workloads -> reports, for a built job."""
     cfg, arch, job, out, b, progress = bj.cfg, bj.arch, bj.job, bj.out, bj.build, bj.progress
     initrd = image.modules_initramfs(bj.image, b.artifact("modules.cpio"),
@@ -241,7 +242,7 @@ def test_job(bj: BuiltJob) -> None:
         ctx = workload.WorkloadContext(arch=arch, kernel_release=job.kernel_release,
                                        kernel_config=bj.kernel_config,
                                        selftests_dir=bj.selftests_dir, nproc=cfg.vm.cpus)
-        _run_guest(cfg, spec, bj.image, console_log, ctx, job, out, progress)
+        _run_guest(cfg, spec, bj.image, console_log, ctx, job, out, progress, stop_on)
     finally:
         initrd.unlink(missing_ok=True)
     _collect_reports(job, out, console_log, b.dir)
@@ -252,10 +253,15 @@ def _commits_since(wt: source.Worktree, base: str) -> list[str]:
     return git(wt.path, "rev-list", "--reverse", f"{base}..HEAD").split()
 
 
-def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
+def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress, stop_on=None):
+    """Boot, run the workloads, reboot after a hung, dead or crashed guest. The console
+    is watched while workloads run (orchestrator/crashwatch.py): a fatal report ends the
+    guest within seconds (the workload is a "crash"); a report matching ``stop_on`` ends
+    the whole job (the workload is "stopped", the rest are not run)."""
+    from orchestrator import crashwatch
     arch = spec.arch.name
     pending = [workload.load(n) for n in cfg.workloads]
-    guest = None
+    guest = watch = None
     try:
         while True:
             guest = vm.Vm(spec, console_log)
@@ -268,6 +274,9 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
                 progress(f"{arch}: boot {boot.outcome} after {boot.seconds:.0f}s")
                 return
             progress(f"{arch}: booted in {boot.seconds:.1f}s ({spec.accel})")
+            watch = crashwatch.Watcher(guest.console, guest.kill, stop_on=stop_on,
+                                       progress=lambda m: progress(f"{arch}: {m}"))
+            watch.start()
             while pending:
                 wl = pending.pop(0)
                 why = wl.requires.unmet(arch, ctx.kernel_config)
@@ -281,13 +290,22 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
                     res = workload.run(guest, wl, dataclasses.replace(
                         ctx, preset=cfg.presets.get(wl.name)))
                 res.console_span = (start, guest.console.line_count())
+                if watch.trigger is not None:
+                    _stopped_early(res, watch.trigger)
                 job.workloads.append(res)
                 (out / "workloads").mkdir(exist_ok=True)
                 (out / "workloads" / f"{wl.name}.txt").write_text(res.output)
                 progress(f"{arch}: workload {wl.name}: {res.status} "
                          f"{res.counts()} in {res.seconds:.0f}s {res.reason}")
-                if not guest.alive() or res.status in ("timeout", "error"):
-                    break      # reboot a hung or dead guest for the next workload
+                if watch.trigger is not None and watch.trigger.kind == "match":
+                    for rest in pending:
+                        job.workloads.append(workload.WorkloadResult(
+                            rest.name, "skip", [], 0.0, "not run: the bisect step already "
+                            "printed the report it looks for"))
+                    pending = []
+                if not guest.alive() or res.status in ("timeout", "error", "crash"):
+                    break      # reboot a hung, dead or crashed guest for the next workload
+            watch.close()
             if not pending:
                 break
             guest.stop()
@@ -295,15 +313,25 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress):
         from orchestrator import interactive
         interactive.hold(guest, img.ssh_key, out, arch, progress)     # kto run --keep
     finally:
+        if watch is not None:
+            watch.close()
         if guest is not None:
             guest.stop()
+
+
+def _stopped_early(res: "workload.WorkloadResult", trigger) -> None:
+    """The console watcher ended the guest during this workload: say so, whatever the
+    workload runner made of the dead guest (an SSH command that never returned)."""
+    res.status = "crash" if trigger.kind == "crash" else "stopped"
+    res.reason = trigger.describe()     # what the runner said was about the killed guest
 
 
 def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Path) -> None:
     """Find every report in the console log, symbolize it with the build's vmlinux and
     modules, attribute it to the workload running at the time, and write one file each."""
-    from orchestrator.report import format_report, parse
+    from orchestrator.report import Report, format_report, parse
     from orchestrator.report.dedup import format_frame
+    from orchestrator.report.stacks import MAIN, stacks
     from orchestrator.report.symbolize import symbolize_build
     if not console_log.exists():
         return
@@ -311,10 +339,16 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Pa
     spans = [(getattr(w, "console_span", None), w.workload) for w in job.workloads]
     by_name = {w: workload.load(w) for _, w in spans}
     (out / "reports").mkdir(exist_ok=True)
-    reports, warning = symbolize_build(parse(text), build_dir)
+    reports = parse(text)
+    # The other stacks each report carries, symbolized in the same addr2line calls.
+    extra = [[s for s in stacks(r.text) if s.name != MAIN] for r in reports]
+    holders = [Report("", "", None, frames=s.frames) for ex in extra for s in ex]
+    _, warning = symbolize_build(reports + holders, build_dir)
+    for s, h in zip((s for ex in extra for s in ex), holders):
+        s.frames = h.frames
     if warning:
         job.notes.append(warning)
-    for i, rep in enumerate(reports, 1):
+    for i, (rep, other) in enumerate(zip(reports, extra), 1):
         wl = None
         for span, name in spans:
             if span and span[0] <= rep.start_line <= span[1]:
@@ -325,4 +359,5 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Pa
             title=rep.title, type=rep.type, frame=rep.frame, corrupted=rep.corrupted,
             workload=wl, expected=bool(wl and by_name[wl].expected_reports),
             file=f"{out.name}/{name}", first_line=rep.text.strip().splitlines()[0]
-            if rep.text.strip() else rep.title, stack=[format_frame(f) for f in rep.frames]))
+            if rep.text.strip() else rep.title, stack=[format_frame(f) for f in rep.frames],
+            stacks={s.name: [format_frame(f) for f in s.frames] for s in other}))

@@ -36,6 +36,9 @@ class ReportEntry:
     file: str                 # report file, relative to the run directory
     first_line: str
     stack: list[str] = field(default_factory=list)   # symbolized: func+off/size (file:line)
+    # The report's other stacks, symbolized, by name (orchestrator/report/stacks.py):
+    # lockdep chain entries and held locks, KASAN allocation/free stacks, KCSAN's other task.
+    stacks: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

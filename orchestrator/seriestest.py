@@ -69,7 +69,9 @@ class StepTester:
     def label(self, k: int) -> str:
         return "base" if k == 0 else f"{k}/{self.total}"
 
-    def run(self, k: int) -> StepResult:
+    def run(self, k: int, stop_on=None) -> StepResult:
+        """Step k, once. ``stop_on(title)``: end the guest as soon as a report with a
+        matching title is on the console (kto bisect: the step is a hit already)."""
         n = sum(r.index == k for r in self.results) + 1
         out = self.directory / f"step-{k:02d}-run-{n}" / self.arch.name
         job = JobResult(arch=self.arch.name, source_commit=self.src.commit)
@@ -77,7 +79,7 @@ class StepTester:
         tag = f"{self.arch.name} {self.label(k)} run {n}"
         try:
             pipeline.run_job(self.cfg, self.src, prefix(self.series, k), self.arch, job, out,
-                             lambda m: self.progress(f"[{tag}] {m}"))
+                             lambda m: self.progress(f"[{tag}] {m}"), stop_on=stop_on)
         except Exception as e:        # noqa: BLE001 - recorded like pipeline.run does
             from orchestrator.errors import KtoError
             if not isinstance(e, KtoError):
@@ -101,13 +103,21 @@ _FRAME = re.compile(r"^([A-Za-z0-9_.]+?)(?:\.(?:constprop|isra|part|cold|llvm)\.
 _SOURCE = re.compile(r"\(([^():\s]+):(\d+)\)")
 
 
-def stack_functions(report: ReportEntry) -> list[str]:
+MAIN_STACK = "main stack"
+
+
+def stack_functions(frames: list[str]) -> list[str]:
     funcs = []
-    for f in report.stack:
+    for f in frames:
         m = _FRAME.match(f)
         if m and m.group(1) not in funcs:
             funcs.append(m.group(1))
     return funcs
+
+
+def report_stacks(report: ReportEntry) -> list[tuple[str, list[str]]]:
+    """(name, frames) of every stack of a report, the main one first."""
+    return [(MAIN_STACK, report.stack), *report.stacks.items()]
 
 
 @dataclass
@@ -115,31 +125,46 @@ class Suspect:
     patch: Patch
     functions: list[str] = field(default_factory=list)   # stack functions its hunks touch
     hunks: list[str] = field(default_factory=list)       # those hunks' text
+    stacks: list[str] = field(default_factory=list)      # names of the stacks they are in
+    rank: int = 0          # position of the first matching stack (0: the main stack)
 
     def describe(self) -> str:
-        return f"{self.patch.label()} touches {', '.join(self.functions)}"
+        return (f"{self.patch.label()} touches {', '.join(self.functions)} "
+                f"(in the {'; '.join(self.stacks)})")
 
 
 def suspects(series: Series, report: ReportEntry) -> list[Suspect]:
-    """Patches whose hunks touch functions in the report's (symbolized) stack: by the
-    function a hunk changes, or by its @@ context, or by the source line of a frame."""
-    funcs = stack_functions(report)
-    lines = [(m.group(1), int(m.group(2))) for f in report.stack
-             for m in [_SOURCE.search(f)] if m]
+    """Patches whose hunks touch a function of any of the report's (symbolized) stacks:
+    by the function a hunk changes, or by its @@ context, or by the source line of a
+    frame. Ranked: patches touching the main stack first, then by the order of the
+    stacks in the report (lockdep chain entries, allocation/free stacks...), then in
+    series order."""
+    searched = [(name, stack_functions(frames),
+                 [(m.group(1), int(m.group(2))) for f in frames for m in [_SOURCE.search(f)] if m])
+                for name, frames in report_stacks(report)]
     out = []
     for p in series.patches:
-        hit_funcs, hit_hunks = [], []
+        hit_funcs, hit_hunks, hit_stacks, rank = [], [], [], len(searched)
         for h in p.hunks():
             touched = h.functions()
-            names = [f for f in funcs if f in touched]
-            # A frame's file:line inside the hunk's new range (the tip's line numbers).
-            in_range = any(path == h.path and h.new_start <= ln < h.new_start + h.new_len
-                           for path, ln in lines)
-            if names or in_range:
-                hit_funcs += [n for n in names if n not in hit_funcs]
+            hunk_hit = False
+            for k, (name, funcs, lines) in enumerate(searched):
+                names = [f for f in funcs if f in touched]
+                # A frame's file:line inside the hunk's new range (the tip's line numbers).
+                in_range = any(path == h.path and h.new_start <= ln < h.new_start + h.new_len
+                               for path, ln in lines)
+                if names or in_range:
+                    hunk_hit = True
+                    rank = min(rank, k)
+                    hit_funcs += [n for n in names if n not in hit_funcs]
+                    if name not in hit_stacks:
+                        hit_stacks.append(name)
+            if hunk_hit:
                 hit_hunks.append(h.text)
         if hit_hunks:
-            out.append(Suspect(p, hit_funcs or ["a changed line in the stack"], hit_hunks))
+            out.append(Suspect(p, hit_funcs or ["a changed line in the stack"], hit_hunks,
+                               hit_stacks, rank))
+    out.sort(key=lambda s: (s.rank, s.patch.index))
     return out
 
 

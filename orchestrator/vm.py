@@ -309,6 +309,17 @@ class Vm:
                 else -(self.child.signalstatus or 0)
         return not self.alive()
 
+    def kill(self) -> None:
+        """End QEMU now, from any thread (a crashed kernel, orchestrator/crashwatch.py):
+        SSH commands in flight see the guest gone; stop() still cleans up."""
+        child = self.child
+        # No isalive() here: waitpid from two threads could reap the child under the other.
+        if child is not None and not child.terminated:
+            try:
+                os.kill(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def stop(self) -> None:
         with self._stopping:
             if self.ssh:
@@ -336,8 +347,12 @@ class Vm:
         if self.ssh is None:
             raise KtoError("guest is not booted")
         t0 = time.monotonic()
-        chan = self.ssh.get_transport().open_session()
-        chan.exec_command(shlex.join(argv))
+        try:
+            chan = self.ssh.get_transport().open_session()
+            chan.exec_command(shlex.join(argv))
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as e:
+            # The guest is gone (QEMU killed after a crash, orchestrator/crashwatch.py).
+            return CommandResult(argv, None, "", f"connection lost: {e}", 0.0)
         out, err = bytearray(), bytearray()
         deadline = t0 + timeout
         while True:
@@ -361,6 +376,8 @@ class Vm:
             err += chan.recv_stderr(65536)
         code = chan.recv_exit_status()
         chan.close()
+        if code == -1 and self.wait_exit(2):
+            code = None       # paramiko's "no exit status": the connection went with QEMU
         return CommandResult(argv, code, out.decode(errors="replace"),
                              err.decode(errors="replace"), time.monotonic() - t0)
 

@@ -301,7 +301,10 @@ class TestResult:
 @dataclass
 class WorkloadResult:
     workload: str
-    status: str           # "pass" | "fail" | "skip" | "timeout" | "error"
+    # "pass" | "fail" | "skip" | "timeout" | "error", or set by the console watcher
+    # (orchestrator/crashwatch.py): "crash" (a fatal report ended the guest) | "stopped"
+    # (kto bisect saw the report it looks for)
+    status: str
     tests: list[TestResult]
     seconds: float
     reason: str = ""

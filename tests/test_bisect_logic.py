@@ -187,3 +187,34 @@ def test_bisect_commit_range_of_a_local_tree_is_one_line_errors(tmp_path):
     cp = subprocess.run([sys.executable, "-m", "orchestrator", "bisect", "--good", "HEAD~2",
                          "--run", "default"], cwd=repo, env=env, capture_output=True, text=True)
     assert cp.returncode == 2 and "--good REV --bad REV --tree PATH" in cp.stderr
+
+
+@pytest.mark.parametrize("total, first_bad", [(8, 4), (8, 8), (16, 11), (3, 3)])
+def test_base_runs_once_unless_it_is_the_last_good_candidate(total, first_bad):
+    # A later good step proves the base good (monotonic assumption): one run suffices
+    # to learn the titles it prints already.
+    b = Bisection(total)
+    order = drive(b, deterministic(first_bad))
+    assert order.count(0) == 1, order
+    assert b.result().status == "found" and b.result().first_bad == [first_bad]
+
+
+def test_base_gets_the_repeats_when_it_is_the_last_good_candidate():
+    b = Bisection(8)
+    order = drive(b, deterministic(1))
+    v = b.result()
+    assert v.status == "found" and v.first_bad == [1] and v.good == 0
+    assert order.count(0) == b.runs_for_good() >= 2, order
+    # ... and only once the search has narrowed down to 1/8.
+    base_runs = [i for i, k in enumerate(order) if k == 0]
+    assert order[-1] == 0 and order.index(1) < base_runs[1], order
+
+
+def test_base_once_saves_runs_over_the_old_policy():
+    def runs(base_once):
+        b = Bisection(16, base_once=base_once)
+        drive(b, deterministic(11))
+        assert b.result().first_bad == [11]
+        return b.runs_used()
+    # The old policy ran the base 3 times (2/2 at the tip asks for 3 clean runs).
+    assert runs(False) - runs(True) == 2

@@ -132,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
     for step in tester.results:
         b.record(step.index, as_run(step))
     while (k := b.next_step()) is not None:
-        step = tester.run(k)
+        step = tester.run(k, stop_on=matches)
         run = as_run(step)
         b.record(k, run)
         progress(f"step {b.label(k)}: {run.outcome}"
@@ -140,7 +140,8 @@ def main(args: argparse.Namespace) -> int:
                  + (f" [unrelated: {', '.join(run.other)}]" if run.other else ""))
     verdict = b.result()
     report = _first_report(tester, verdict, matches)
-    data = _write(out, args, series, b, tester, verdict, [report] if report else [], t0, src)
+    data = _write(out, args, series, b, tester, verdict, [report] if report else [], t0, src,
+                  matches)
     _print(series, b, tester, verdict, report, out, args, t0, say)
     code = 1 if verdict.first_bad and verdict.status in ("found", "ambiguous",
                                                           "inconclusive") else 0
@@ -196,12 +197,14 @@ def _print(series, b, tester, verdict, report, out, args, t0, say=print):
             culprit = series.patches[verdict.first_bad[0] - 1]
             sus = [s for s in seriestest.suspects(series, report) if s.patch is culprit]
             if sus:
-                say(f"hunk of {culprit.label()} touching the stack "
-                      f"({', '.join(sus[0].functions)}):")
+                say(f"hunk of {culprit.label()} touching the report "
+                      f"({', '.join(sus[0].functions)}, in the {'; '.join(sus[0].stacks)}):")
                 for line in sus[0].hunks[0].splitlines()[:30]:
                     say(f"    {line}")
             else:
-                say(f"{culprit.label()} touches no function in the report's stack")
+                searched = ", ".join(n for n, _ in seriestest.report_stacks(report))
+                say(f"{culprit.label()} touches no function in the report's stacks "
+                      f"({searched})")
     say("steps:")
     for line in b.log():
         say(f"    {line}")
@@ -211,7 +214,19 @@ def _print(series, b, tester, verdict, report, out, args, t0, say=print):
     say(f"results: {out}")
 
 
-def _write(out, args, series, b, tester, verdict, reports, t0, src):
+def _culprit_hunk(series, verdict, reports):
+    """Where the culprit's hunks meet the report: functions, stacks, hunk text."""
+    if verdict is None or verdict.status != "found" or not reports:
+        return None
+    culprit = series.patches[verdict.first_bad[0] - 1]
+    sus = [s for s in seriestest.suspects(series, reports[0]) if s.patch is culprit]
+    if not sus:
+        return {"patch": culprit.label(), "functions": [], "stacks": [], "hunk": ""}
+    return {"patch": culprit.label(), "functions": sus[0].functions,
+            "stacks": sus[0].stacks, "hunk": sus[0].hunks[0]}
+
+
+def _write(out, args, series, b, tester, verdict, reports, t0, src, matches=None):
     data = {
         "series": series.origin, "base": src.commit, "arch": tester.arch.name,
         "patches": [{"label": p.label(), "author": p.author} for p in series.patches],
@@ -219,9 +234,17 @@ def _write(out, args, series, b, tester, verdict, reports, t0, src):
             "status": verdict.status, "first_bad": verdict.first_bad, "good": verdict.good,
             "rate": verdict.rate, "confidence": verdict.confidence,
             "summary": verdict.summary},
-        "reports": [{"title": r.title, "stack": r.stack, "file": r.file} for r in reports],
+        "reports": [{"title": r.title, "stack": r.stack, "stacks": r.stacks, "file": r.file}
+                    for r in reports],
+        "culprit_hunk": _culprit_hunk(series, verdict, reports),
         "steps": [{"step": s.index, "outcome": s.job.outcome, "titles": s.titles(),
+                   "hit": bool(matches and any(matches(t) for t in s.titles())),
                    "built": s.built, "booted": s.booted, "seconds": round(s.seconds, 1),
+                   "build_seconds": s.job.build.get("seconds"),
+                   "boot_seconds": s.job.boot.get("seconds"),
+                   "workloads": [{"workload": w.workload, "status": w.status,
+                                  "seconds": round(w.seconds, 1), "reason": w.reason}
+                                 for w in s.job.workloads],
                    "directory": str(s.directory)} for s in tester.results],
         "log": b.log(),
         "builds": tester.builds(), "boots": tester.boots(),

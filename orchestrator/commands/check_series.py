@@ -56,17 +56,22 @@ def main(args: argparse.Namespace) -> int:
         diff = compare(base.titles(), tip.titles())
         entry.update(diff)
         entry["suspects"] = {}
+        entry["suspect_details"] = {}
         for title in diff["new"]:
             adds = True
             rep = next(r for r in tip.job.unexpected_reports() if r.title == title)
             found = seriestest.suspects(series, rep)
             entry["suspects"][title] = [s.patch.label() for s in found]
+            entry["suspect_details"][title] = [
+                {"patch": s.patch.label(), "functions": s.functions, "stacks": s.stacks}
+                for s in found]
             lines.append(f"  NEW          {title}")
             lines.append(f"               {rep.file}")
             for s in found:
                 lines.append(f"               suspect: {s.describe()}")
             if not found:
-                lines.append("               suspect: no patch touches a function in its stack")
+                lines.append("               suspect: no patch touches a function in its "
+                             "stacks")
         for title in diff["pre-existing"]:
             lines.append(f"  pre-existing {title}")
         for title in diff["fixed"]:

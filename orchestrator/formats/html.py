@@ -41,7 +41,7 @@ details{margin:8px 0} summary{cursor:pointer;font-weight:600}
 """
 
 _CELL = {"pass": "ok", "xfail": "ok", "fail": "bad", "timeout": "bad", "error": "bad",
-         "skip": "skip"}
+         "skip": "skip", "crash": "bad", "stopped": "skip"}
 
 
 def _verdict(result) -> tuple[str, str]:

@@ -76,12 +76,12 @@ def render(result) -> str:
             cls = f"{cid}.{w.workload}"
             if not w.tests:
                 tc = _case(suite, cls, w.workload, w.seconds)
-                if w.status == "skip":
+                if w.status in ("skip", "stopped"):
                     _add(tc, "skipped", w.reason or "skipped")
                 elif w.status in ("timeout", "error"):
                     _add(tc, "error", f"{w.status}: {w.reason}", w.output, w.status)
-                elif w.status == "fail":
-                    _add(tc, "failure", w.reason or "failed", w.output, "fail")
+                elif w.status in ("fail", "crash"):
+                    _add(tc, "failure", w.reason or "failed", w.output, w.status)
                 continue
             for t in w.tests:
                 tc = _case(suite, cls, t.name, getattr(t, "seconds", None))
@@ -94,8 +94,8 @@ def render(result) -> str:
                 elif t.status == "xfail":
                     ET.SubElement(tc, "system-out").text = clean_text(
                         f"expected failure: {t.detail}")
-            if w.status in ("timeout", "error") and all(t.status not in ("timeout", "error")
-                                                       for t in w.tests):
+            if w.status in ("timeout", "error", "crash") and \
+                    all(t.status not in ("timeout", "error") for t in w.tests):
                 tc = _case(suite, cls, f"{w.workload} (workload)", w.seconds)
                 _add(tc, "error", f"{w.status}: {w.reason}", w.reason, w.status)
 

@@ -44,7 +44,7 @@ CATALOG = {"hugetlb": "kselftest.mm", "userfaultfd": "kselftest.mm",
            "kasan-kunit": "kunit.kasan"}
 SCHEMA = {"major": 5, "minor": 3}
 _STATUS = {"pass": "PASS", "xfail": "PASS", "fail": "FAIL", "skip": "SKIP",
-           "timeout": "ERROR", "error": "ERROR"}
+           "timeout": "ERROR", "error": "ERROR", "crash": "FAIL", "stopped": "DONE"}
 _EXCERPT = 16384
 
 

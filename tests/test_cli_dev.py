@@ -398,7 +398,7 @@ class _FakeTester:
         self.series, self.arch, self.directory = series, arch_mod.get(arch), directory
         self.results = []
 
-    def run(self, k):
+    def run(self, k, stop_on=None):
         from orchestrator.results import JobResult, ReportEntry
         from orchestrator.seriestest import StepResult
         job = JobResult(arch=self.arch.name, outcome="ok")

@@ -5,13 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-arches test-bisect test-full test-vmemmap test-ci setup system bench clean
+.PHONY: run test test-fast test-arches test-bisect test-full test-vmemmap test-ci test-race setup system bench clean
 
 run: setup
 	$(VENV)/bin/kto run default
 
 test: setup
-	$(VENV)/bin/python -m pytest -ra -m "not arches and not bisect and not full and not vmemmap and not ci"
+	$(VENV)/bin/python -m pytest -ra -m "not arches and not bisect and not full and not vmemmap and not ci and not race"
 
 # arm64 + riscv64: two more cold cross builds (~10-15 min each) on a fresh machine.
 test-arches: setup
@@ -38,9 +38,14 @@ test-ci: setup
 	@scripts/setup-ci-local.sh
 	$(VENV)/bin/python -m pytest -ra -m ci
 
+# Race detection (README "Detection"): the x86_64 debug-VM kernel (one more cold build on a
+# fresh machine) with every workload, and the example race series caught by check-series.
+test-race: setup
+	$(VENV)/bin/python -m pytest -ra -m race
+
 # Unit tests only: no kernel build, no QEMU (seconds).
 test-fast: setup
-	$(VENV)/bin/python -m pytest -ra -m "not slow and not arches and not bisect and not full and not vmemmap and not ci"
+	$(VENV)/bin/python -m pytest -ra -m "not slow and not arches and not bisect and not full and not vmemmap and not ci and not race"
 
 setup: system $(STAMP)
 

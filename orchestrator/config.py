@@ -30,6 +30,23 @@ def _plain_name(v: str) -> str | None:
         f"{v!r} must be a plain directory name (letters, digits, '_', '-', '.'; no leading '.')"
 
 
+# Parameters kto itself puts on every guest's command line (orchestrator/vm.py): a run may
+# not override them (the console is how kto reads the guest; panic=-1 ends a dead guest).
+KTO_OWNED_PARAMS = ("console", "earlycon", "rdinit", "init", "panic", "printk.devkmsg",
+                    "log_buf_len")
+
+
+def _kernel_param(v: str) -> str | None:
+    """One kernel parameter: ``name`` or ``name=value``, no spaces or quotes (each list
+    item is one parameter, appended to the guest's command line as is)."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(=[A-Za-z0-9_.,:/+@-]*)?", v):
+        return (f"{v!r} is not a kernel parameter (name or name=value; letters, digits "
+                "and _.,:/+@- only, one parameter per list item)")
+    if v.split("=", 1)[0] in KTO_OWNED_PARAMS:
+        return f"{v!r}: kto sets {v.split('=', 1)[0]}= itself"
+    return None
+
+
 def _run_schema() -> schema.Mapping:
     return schema.Mapping({
         "description": schema.Str(),
@@ -43,6 +60,11 @@ def _run_schema() -> schema.Mapping:
             "variants": schema.Dict(schema.Mapping({
                 "fragments": schema.List(schema.Str()),
                 "build_dir": schema.Str(_plain_name),
+                # Boot options this variant's kernel needs, after the run's own.
+                "cmdline": schema.List(schema.Str(_kernel_param)),
+                # Only some of the run's arches (e.g. KCSAN: x86_64, arm64 in 6.12).
+                "arches": schema.List(schema.Choice(list(arch_mod.ARCHES), "arch"),
+                                      nonempty=True),
             }, required=["fragments"]), nonempty=True),
         }),
         "patches": schema.Optional(schema.Str()),
@@ -52,6 +74,8 @@ def _run_schema() -> schema.Mapping:
         "presets": schema.Dict(schema.Str()),
         "timeouts": _TIMEOUTS,
         "vm": _VM,
+        # Kernel parameters appended to every guest's command line of this run.
+        "cmdline": schema.List(schema.Str(_kernel_param)),
     }, required=["arches"])
 
 
@@ -82,6 +106,8 @@ class Variant:
     name: str
     fragments: list[Path]
     build_dir: str
+    cmdline: list[str] = field(default_factory=list)   # after the run's own
+    arches: list[str] = field(default_factory=list)    # [] = all of the run's
 
 
 @dataclass
@@ -105,11 +131,22 @@ class RunConfig:
     variants: list[Variant] = field(default_factory=list)
     series: list[Path] = field(default_factory=list)
     source_arg: str = ""    # --source PATH[@REV] that replaced `source` (for reproducers)
+    # Kernel parameters kto appends to the guest's command line (boot options that a
+    # kconfig needs to take effect, e.g. debug_pagealloc=on). Not part of the build key:
+    # runs that differ only here share one kernel.
+    cmdline: list[str] = field(default_factory=list)
 
     def fragments_for(self, arch: str) -> list[Path]:
-        """Shared fragments with the arch's own fragment after base (later ones win)."""
+        """Shared fragments with the arch's own fragment after base (later ones win), and
+        after any fragment ``F.config`` its arch-only part ``F.<arch>.config`` if there is
+        one (options only some arches have, e.g. the hugetlb vmemmap optimisation)."""
         own = self.fragments[0].parent / arch_mod.get(arch).kconfig if self.fragments else None
-        frags = list(self.fragments)
+        frags = []
+        for f in self.fragments:
+            frags.append(f)
+            part = f.with_name(f"{f.stem}.{arch}.config")
+            if part.is_file() and part not in self.fragments:
+                frags.append(part)
         if own is not None:
             frags.insert(1, own)
         return frags
@@ -214,7 +251,13 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
         for i, frag in enumerate(v["fragments"]):
             vfrags.append(_inside(top / "kconfigs", frag, "fragment", path, lines,
                                   f"{vkey}.fragments[{i}]", file=True))
-        variants.append(Variant(vname, vfrags, v.get("build_dir", vname)))
+        for i, a in enumerate(v.get("arches", [])):
+            if a not in r["arches"]:
+                raise schema.error_at(path, lines, f"{vkey}.arches[{i}]",
+                                      f"{a!r} is not one of the run's arches "
+                                      f"({', '.join(r['arches'])})")
+        variants.append(Variant(vname, vfrags, v.get("build_dir", vname),
+                                v.get("cmdline", []), v.get("arches", [])))
 
     workloads = r.get("workloads", [])
     presets = r.get("presets", {})
@@ -235,7 +278,7 @@ def _run(name, r, path, top, lines, key) -> RunConfig:
         patches=patches, workloads=workloads,
         presets=presets, timeouts=Timeouts(**r.get("timeouts", {})),
         vm=VmSettings(**r.get("vm", {})), description=r.get("description", ""), file=path,
-        variants=variants, series=series)
+        variants=variants, series=series, cmdline=r.get("cmdline", []))
 
 
 # -- where runs.yaml is: kto is used from a developer's kernel tree, not only its checkout --

@@ -237,7 +237,7 @@ def test_job(bj: BuiltJob, stop_on=None) -> None:
         accel = vm.choose_accel(cfg.vm.accel, arch, b.artifact("image"), initrd,
                                 bj.image.ssh_key, lambda m: progress(f"{arch.name}: {m}"))
         spec = vm.VmSpec(arch, b.artifact("image"), initrd, memory_mb=cfg.vm.memory_mb,
-                         cpus=cfg.vm.cpus, accel=accel)
+                         cpus=cfg.vm.cpus, accel=accel, cmdline_extra=list(cfg.cmdline))
         job.console_log = str(console_log.relative_to(out.parent))
         ctx = workload.WorkloadContext(arch=arch, kernel_release=job.kernel_release,
                                        kernel_config=bj.kernel_config,

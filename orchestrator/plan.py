@@ -37,13 +37,15 @@ class Job:
     build_dir: str
     patches: Path | None
     workloads: tuple[str, ...]
+    cmdline: tuple[str, ...] = ()  # the run's kernel parameters, then the variant's
 
     def config(self, cfg: RunConfig) -> RunConfig:
         """The run's config narrowed to this job (what pipeline.run_job takes)."""
         import dataclasses
         return dataclasses.replace(cfg, arches=[self.arch], fragments=list(self.fragments),
                                    build_dir=self.build_dir, patches=self.patches,
-                                   workloads=list(self.workloads), variants=[], series=[])
+                                   workloads=list(self.workloads), variants=[], series=[],
+                                   cmdline=list(self.cmdline))
 
 
 def series_label(cfg: RunConfig, path: Path) -> str:
@@ -67,17 +69,20 @@ def expand(cfg: RunConfig, arches: list[str] | None = None) -> list[Job]:
         if a not in cfg.arches:
             raise ConfigError(f"run {cfg.name!r} has no arch {a!r} (arches: "
                               f"{', '.join(cfg.arches)})")
-    variants = [("", tuple(cfg.fragments), cfg.build_dir)] + [
-        (v.name, tuple(cfg.fragments) + tuple(v.fragments), v.build_dir)
+    variants = [("", tuple(cfg.fragments), cfg.build_dir, tuple(cfg.cmdline), [])] + [
+        (v.name, tuple(cfg.fragments) + tuple(v.fragments), v.build_dir,
+         tuple(cfg.cmdline) + tuple(v.cmdline), v.arches)
         for v in cfg.variants]
     serieses = [("", cfg.patches)] + [(series_label(cfg, p), p) for p in cfg.series]
     jobs = []
     for arch in arches or cfg.arches:
-        for vname, frags, build_dir in variants:
+        for vname, frags, build_dir, cmdline, only in variants:
+            if only and arch not in only:
+                continue      # a variant the arch cannot build (e.g. no KCSAN on riscv64)
             for sname, patches in serieses:
                 jid = arch + (f".{vname}" if vname else "") + (f"+{sname}" if sname else "")
                 jobs.append(Job(jid, arch, vname, sname, frags, build_dir, patches,
-                                tuple(cfg.workloads)))
+                                tuple(cfg.workloads), cmdline))
     ids = [j.id for j in jobs]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:

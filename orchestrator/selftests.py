@@ -6,6 +6,10 @@ selftests Makefile (it writes into the source tree). Which programs: every file 
 a ``kind: selftest`` workload (``argv[0]`` and ``uses``). Results are cached per (tree,
 arch, compiler, program list); a program that does not compile from this tree is
 recorded in ``build-errors/`` and its tests become errors, not the whole run.
+
+kto's own race programs (``orchestrator/guest/race/<name>.c``, the mm-race workload) are
+built the same way, from kto's source instead of the tree's, against the tree's uapi
+headers: a workload names them like any selftest program.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from orchestrator.proc import die_with_parent
 from orchestrator.toolchain import Toolchain
 
 MM = "tools/testing/selftests/mm"
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 CFLAGS = ["-static", "-O2", "-g", "-Wall", "-D_GNU_SOURCE=", "-U_FORTIFY_SOURCE"]
 LIBS = ["-lrt", "-lpthread", "-lm"]
 RUNNER = "kto-selftest"     # orchestrator/guest/kto-selftest, copied next to the programs
@@ -42,6 +46,18 @@ def wanted_files(names: list[str] | None = None, directory: Path | None = None) 
     return sorted(files)
 
 
+def race_source(program: str) -> Path | None:
+    """kto's own source for ``program`` (orchestrator/guest/race/), if it is one of them."""
+    src = Path(str(resources.files("orchestrator.guest").joinpath("race", f"{program}.c")))
+    return src if src.is_file() else None
+
+
+def _race_sources() -> bytes:
+    d = Path(str(resources.files("orchestrator.guest").joinpath("race")))
+    return b"".join(p.name.encode() + b"\0" + p.read_bytes()
+                    for p in sorted(d.glob("*.[ch]"))) if d.is_dir() else b""
+
+
 def sources_for(mm: Path, program: str) -> list[Path]:
     """The recipe: <t>.c + vm_util.c + thp_settings.c (+ uffd-common.c for uffd tests)."""
     main = mm / f"{program}.c"
@@ -53,14 +69,17 @@ def sources_for(mm: Path, program: str) -> list[Path]:
 
 def compile_argv(tree: Path, toolchain: Toolchain, program: str, out: Path) -> list[str]:
     mm = tree / MM
+    race = race_source(program)
+    srcs = [race] if race else sources_for(mm, program)
     return [toolchain.gcc, *CFLAGS, f"-I{tree}", "-isystem", str(tree / "tools/include/uapi"),
-            "-o", str(out), *map(str, sources_for(mm, program)), *LIBS]
+            "-o", str(out), *map(str, srcs), *LIBS]
 
 
 def cache_key(tree_id: str, arch: Arch, toolchain: Toolchain, files: list[str]) -> str:
     h = hashlib.sha256()
     for part in (RECIPE_VERSION, tree_id, arch.name, toolchain.version, *CFLAGS, *files,
-                 _runner().decode(), _compat().decode()):
+                 _runner().decode(), _compat().decode(),
+                 _race_sources().decode(errors="replace")):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
@@ -119,7 +138,7 @@ def build(tree: Path, tree_id: str, arch: Arch, toolchain: Toolchain, progress=p
                     (tmp / f).chmod(0o755)
                     built.append(f)
                     continue
-                if not (mm / f"{f}.c").exists():
+                if race_source(f) is None and not (mm / f"{f}.c").exists():
                     failed.append(f)
                     errors.mkdir(exist_ok=True)
                     (errors / f"{f}.txt").write_text(f"{MM}/{f}.c is not in this tree\n")

@@ -44,7 +44,9 @@ def test_kto_shell_uname_meminfo_exit(kernel, tmp_path):
     cwd.mkdir()
     child = spawn(["shell", "default", "--arch", "x86_64", "--results", tmp_path / "r"], cwd)
     try:
-        child.expect(r"Linux (\S+); console log: \S+; leave with exit or Ctrl-D")
+        # the banner: "Linux R; [workload modules: ...; ]console log: F; leave with ..."
+        child.expect(r"Linux (\S+);.*console log: \S+; leave with exit or Ctrl-D",
+                     timeout=600)
         release = child.match.group(1)
         assert release.startswith("6.12.")
         child.expect(r"[#$] ", timeout=60)                   # the guest's shell prompt

@@ -7,6 +7,8 @@ cache, and a slot reused across commits (bisect) only rewrites the files that di
 """
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 import os
@@ -201,7 +203,21 @@ class Worktree:
     def __enter__(self) -> "Worktree":
         self._lock = cache.locked(cache.cache_root() / "trees" / f"{self.slot}.lock")
         self._lock.__enter__()
+        self._drop_stale_index_lock()
         return self
+
+    def _drop_stale_index_lock(self) -> None:
+        """A git killed with its kto (children die with kto: proc.py) leaves index.lock
+        behind, and every later git command in this worktree would refuse to run. Only
+        kto uses its worktrees and we hold the slot's lock, so no git is running here."""
+        gitfile = self.path / ".git"
+        if not gitfile.is_file():
+            return
+        text = gitfile.read_text(errors="replace").strip()
+        if text.startswith("gitdir: "):
+            stale = Path(text[len("gitdir: "):]) / "index.lock"
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
     def __exit__(self, *exc) -> None:
         self._lock.__exit__(*exc)

@@ -167,3 +167,18 @@ def test_prune_collects_stale_temporaries_of_a_killed_kto(tmp_path):
     assert set(out.leftovers) == set(stale)
     assert not any(p.exists() for p in stale)
     assert fresh.exists() and keep.exists()
+
+
+def test_worktree_drops_an_index_lock_left_by_a_killed_git(tmp_path, monkeypatch):
+    """git dies with kto (SIGKILL via PR_SET_PDEATHSIG) and can leave index.lock behind;
+    the next kto holding the slot's lock removes it instead of failing every git call."""
+    from orchestrator import source
+    monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))
+    gitdir = tmp_path / "cache" / "linux.git" / "worktrees" / "apply"
+    gitdir.mkdir(parents=True)
+    (gitdir / "index.lock").write_text("")
+    tree = tmp_path / "cache" / "trees" / "apply"
+    tree.mkdir(parents=True)
+    (tree / ".git").write_text(f"gitdir: {gitdir}\n")
+    with source.Worktree("apply"):
+        assert not (gitdir / "index.lock").exists()

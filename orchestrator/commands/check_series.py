@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from orchestrator import seriestest
+from orchestrator import known_issues, seriestest
 from orchestrator.commands.run import progress
 from orchestrator.results import new_run_dir
 
@@ -15,8 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-series", help="does a series add kernel reports? (base vs tip)",
                        description="Build, boot and test the base and the tip of SERIES with "
                        "the run's kconfig and workloads, on each of its arches. Reports are "
-                       "compared by title: new (tip only), pre-existing (both), fixed (base "
-                       "only). Exit 1 when the series adds a report or breaks the build or "
+                       "compared by title: new (tip only), known (tip only, but "
+                       "known-issues.yaml lists it: a flaky stock-kernel report), "
+                       "pre-existing (both), fixed (base only). Exit 1 when the series adds a report or breaks the build or "
                        "boot, 0 when it does not, 2 on bad input (e.g. a patch that does not "
                        "apply) or when the base itself cannot be tested.")
     seriestest.add_arguments(p)
@@ -24,9 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 
-def compare(base: list[str], tip: list[str]) -> dict[str, list[str]]:
-    return {"new": sorted(set(tip) - set(base)), "pre-existing": sorted(set(tip) & set(base)),
-            "fixed": sorted(set(base) - set(tip))}
+def compare(base: list[str], tip: list[str], known=(), arch: str | None = None,
+            run: str | None = None) -> dict[str, list[str]]:
+    """Titles new at the tip, in both, gone at the tip. A tip-only title that
+    known-issues.yaml lists (for this arch and run) is "known", not new: the stock kernel
+    has it, and a flaky one (a KCSAN data race, a rare lockdep report) just did not show
+    in the base's run; a series is only blamed for reports it adds."""
+    tip_only = sorted(set(tip) - set(base))
+    known_tip = [t for t in tip_only if known_issues.match(list(known), t, arch, run)]
+    return {"new": [t for t in tip_only if t not in known_tip], "known": known_tip,
+            "pre-existing": sorted(set(tip) & set(base)), "fixed": sorted(set(base) - set(tip))}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,6 +45,7 @@ def main(args: argparse.Namespace) -> int:
     progress(f"kto check-series: {series.origin} ({n} patches) on run {cfg.name}: {out}")
     summary = {"series": series.origin, "run": cfg.name, "base": src.commit,
                "patches": [p.label() for p in series.patches], "arches": {}}
+    known = known_issues.load_default(cfg.file.resolve().parent if cfg.file else None)
     lines, adds = [], False
     broken: list[str] = []        # the tip does not build/boot: the series' fault
     untestable: list[str] = []    # the base does not: nothing can be said
@@ -53,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             broken.append(f"{a}: the series breaks the {tip.job.outcome.split('-')[0]} "
                           f"({tip.why_untestable()})")
             continue
-        diff = compare(base.titles(), tip.titles())
+        diff = compare(base.titles(), tip.titles(), known, a, cfg.name)
         entry.update(diff)
         entry["suspects"] = {}
         entry["suspect_details"] = {}
@@ -72,6 +81,9 @@ def main(args: argparse.Namespace) -> int:
             if not found:
                 lines.append("               suspect: no patch touches a function in its "
                              "stacks")
+        for title in diff["known"]:
+            lines.append(f"  known        {title}  [known: "
+                         f"{known_issues.match(known, title, a, cfg.name).reason}]")
         for title in diff["pre-existing"]:
             lines.append(f"  pre-existing {title}")
         for title in diff["fixed"]:

@@ -348,12 +348,16 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Pa
         s.frames = h.frames
     if warning:
         job.notes.append(warning)
-    for i, (rep, other) in enumerate(zip(reports, extra), 1):
+    first: dict[tuple[str, str | None], ReportEntry] = {}
+    for rep, other in zip(reports, extra):
         wl = None
         for span, name in spans:
             if span and span[0] <= rep.start_line <= span[1]:
                 wl = name
-        name = f"reports/{i:03d}-{slug(rep.title)}.txt"
+        if (rep.title, wl) in first:          # the same report again: counted, not stored
+            first[rep.title, wl].count += 1
+            continue
+        name = f"reports/{len(first) + 1:03d}-{slug(rep.title)}.txt"
         (out / name).write_text(format_report(rep) + "\n\n" + rep.text + "\n")
         job.reports.append(ReportEntry(
             title=rep.title, type=rep.type, frame=rep.frame, corrupted=rep.corrupted,
@@ -361,3 +365,4 @@ def _collect_reports(job: JobResult, out: Path, console_log: Path, build_dir: Pa
             file=f"{out.name}/{name}", first_line=rep.text.strip().splitlines()[0]
             if rep.text.strip() else rep.title, stack=[format_frame(f) for f in rep.frames],
             stacks={s.name: [format_frame(f) for f in s.frames] for s in other}))
+        first[rep.title, wl] = job.reports[-1]

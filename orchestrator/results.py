@@ -39,6 +39,10 @@ class ReportEntry:
     # The report's other stacks, symbolized, by name (orchestrator/report/stacks.py):
     # lockdep chain entries and held locks, KASAN allocation/free stacks, KCSAN's other task.
     stacks: dict[str, list[str]] = field(default_factory=dict)
+    # How many times the kernel printed it while this workload ran: one entry (and one
+    # report file, the first) per title and workload, as syzbot keeps one per title; a
+    # KCSAN kernel prints the same data race every few seconds for as long as it lasts.
+    count: int = 1
 
 
 @dataclass
@@ -294,6 +298,7 @@ def summary_lines(result: RunResult, known: list | None = None) -> list[str]:
             by_title.setdefault(r.title, []).append(r)
         for title, same in list(by_title.items())[:20]:
             k = known_issues.match(known or [], title, j.arch, result.run)
-            out.append(f"    {title}" + (f"  x{len(same)}" if len(same) > 1 else "")
+            n = sum(r.count for r in same)
+            out.append(f"    {title}" + (f"  x{n}" if n > 1 else "")
                        + f"  [{same[0].file}]" + (f"  [known: {k.reason}]" if k else ""))
     return out

@@ -84,3 +84,25 @@ def test_stock_kernel_report_is_reproduced_and_known(tmp_path):
     assert all(known_issues.match(known, r.title, job.arch, cfg.name) for r in job.reports)
     r = results.RunResult(run=cfg.name, directory=tmp_path, jobs=[job])
     assert any("[known: stock 6.12.117" in ln for ln in results.summary_lines(r, known))
+
+
+def test_pipeline_keeps_one_entry_per_title_and_workload_with_its_count(tmp_path):
+    """The real log's 121 prints of one report become one summary entry (count 121) and
+    one report file, as syzbot keeps one report per title."""
+    from orchestrator.workload import WorkloadResult
+    log = tmp_path / "console.log"
+    text = lzma.open(LOG, "rt", errors="replace").read()
+    log.write_text(text)
+    job = results.JobResult(arch="x86_64")
+    # A workload running for the first half of the log: its reports count apart.
+    half = len(text.splitlines()) // 2
+    job.workloads.append(WorkloadResult("hugetlb", "pass", [], 1.0, console_span=(0, half)))
+    pipeline._collect_reports(job, tmp_path, log, tmp_path / "no-build")
+    assert [r.title for r in job.reports] == [TITLE, TITLE]
+    assert [r.workload for r in job.reports] == ["hugetlb", None]
+    assert sum(r.count for r in job.reports) == 121 and all(r.count > 1 for r in job.reports)
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        "001-BUG-Bad-page-state-in-hugetlb-sysctl-handler.txt",
+        "002-BUG-Bad-page-state-in-hugetlb-sysctl-handler.txt"]
+    lines = results.summary_lines(results.RunResult("mm-vmemmap", tmp_path, jobs=[job]))
+    assert f"    {TITLE}  x121  [{tmp_path.name}/reports/001-" in "\n".join(lines)

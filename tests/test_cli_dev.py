@@ -426,7 +426,7 @@ def test_check_series_and_bisect_json_verdicts(monkeypatch, tmp_path, tree, caps
     from orchestrator.series import Selection
     monkeypatch.setattr(progress, "_stream", None)     # --json points it at stderr
     series = load_series(thread, select=Selection(numbers=(1, 2, 3)))
-    cfg = SimpleNamespace(name="default")
+    cfg = SimpleNamespace(name="default", file=None)
     src = SimpleNamespace(commit="b" * 40)
     monkeypatch.setattr(seriestest, "prepare", lambda args, **kw: (cfg, src, series,
                                                                    ["x86_64"]))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import config, known_issues, results
+from orchestrator.cache import cache_root
 
 # Also "slow": anything selecting fast tests with -m "not slow" must skip these.
 pytestmark = [pytest.mark.race, pytest.mark.slow]
@@ -37,7 +38,7 @@ def test_debug_vm_variant_runs_every_workload_without_new_reports(tmp_path):
     # The boot options reached the kernel, and the kernel has the checks they enable.
     console = (d / job.id / "console.log").read_text(errors="replace")
     assert DEBUG_CMDLINE in console
-    cfg = (Path(job.build["dir"]) / "config").read_text()
+    cfg = (cache_root() / job.build["dir"] / "config").read_text()   # dir: cache-relative
     for sym in ("DEBUG_VM", "PAGE_TABLE_CHECK", "DEBUG_PAGEALLOC", "PAGE_OWNER", "KASAN",
                 "PROVE_LOCKING"):
         assert f"CONFIG_{sym}=y" in cfg, sym

@@ -85,6 +85,10 @@ def test_check_series_flags_the_hugetlb_walker_series_and_bisect_names_it(tmp_pa
     attempt, data = _check_series_until_new(tmp_path, "hugetlb-walk-unlocked.mbox",
                                             "race-hugetlb")
     assert attempt is not None, f"not caught in {ATTEMPTS} runs: {data}"
+    # Whatever the report, the patch that changed the walker is the one suspected.
+    for title in data["new"]:
+        assert data["suspects"][title][:1] == [
+            'patch 2/3 "mm/pagewalk: skip the hugetlb vma lock for read-only walks"'], data
     rc, out, err = kto("bisect", EX / "hugetlb-walk-unlocked.mbox", "--run", "race-hugetlb",
                        "--results", tmp_path / "bisect")
     [result] = (tmp_path / "bisect").glob("*/bisect.json")

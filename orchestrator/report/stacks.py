@@ -7,7 +7,11 @@
   task N:``, ``Last potentially related work creation:``...);
 - KCSAN: the two racing accesses (``write to 0x... by task N on cpu M:``);
 - hung tasks, NMI backtraces, a second oops: further ``Call Trace:`` sections, named by
-  the task or CPU line before them.
+  the task or CPU line before them;
+- WARNING/BUG/Oops: the ``faulting instruction`` (the first ``RIP:``/``pc :``/``epc :``
+  line): symbolized with its inline chain it names the function that really holds the
+  failed check (``hugetlb_vma_assert_locked`` inlined through ``walk_hugetlb_range``
+  into ``__walk_page_range``), which the call trace starts above.
 
 A stack is a run of frame lines under a header line (the last non-frame line before
 them); unreliable ``? func`` frames are not part of it (as in the main trace)."""
@@ -20,6 +24,9 @@ from orchestrator.report.frames import Frame, parse_frame_line
 from orchestrator.report.parser import strip_line
 
 MAIN = "main stack"
+FAULT = "faulting instruction"
+# "RIP: 0010:func+0x1/0x2" (x86), "pc : func+0x1/0x2" (arm64), "epc : func+0x1/0x2" (riscv)
+_PC = re.compile(r"^(?:RIP: (?:[0-9a-f]{4}:)?|pc : |epc : )")
 
 _AT = re.compile(r",\s+at:\s+(\S+\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?(?:\s+\[\S+\])?)")
 _HELD = re.compile(r"^\s*#\d+:\s")
@@ -77,6 +84,13 @@ def stacks(text: str) -> list[Stack]:
                     cur = Stack(name)
                     out.append(cur)
                 cur.frames.append(frame)
+            continue
+        pc = _PC.match(s)
+        if pc:
+            frame = parse_frame_line(s[pc.end():])
+            if frame is not None and frame.func and not any(st.name == FAULT for st in out):
+                out.append(Stack(FAULT, [frame]))
+            header, cur = s, None
             continue
         frame = parse_frame_line(line)
         if frame is not None and frame.func and not s.startswith(("RIP:", "PC is", "LR is",

@@ -27,7 +27,8 @@ from table import markdown, write  # noqa: E402
 def build_input(cfg, a, wt, src, patches):
     return build.BuildInput(arch=a, toolchain=toolchain.for_arch(a), tree=wt.path,
                             commit=wt.head(), tree_id=wt.tree_id(), base_commit=src.commit,
-                            patches=patches, fragments=cfg.fragments_for(a.name))
+                            patches=patches, fragments=cfg.fragments_for(a.name),
+                            runs_dir=cfg.runs_dir)
 
 
 def main() -> int:

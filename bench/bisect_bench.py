@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator.bisect import HIT, MISS, Bisection, Run  # noqa: E402
+from table import markdown, write  # noqa: E402
 
 SERIES = ["patches/examples/kasan-vmalloc.mbox", "patches/examples/vmalloc-oops-16.mbox"]
 
@@ -98,8 +99,8 @@ def section(data: dict, timeout: int) -> str:
     rows = [("before (old policy and per-run costs, computed)", old["builds"], old["runs"],
              old["seconds"]),
             ("after (kto bisect, measured)", data["builds"], after_runs, data["seconds"])]
-    table = ["| | builds | test runs | wall time |", "|---|---:|---:|---:|"]
-    table += [f"| {name} | {bl} | {r} | {s / 60:.1f} min |" for name, bl, r, s in rows]
+    table = markdown(["", "builds", "test runs", "wall time"],
+                     [(name, bl, r, f"{s / 60:.1f} min") for name, bl, r, s in rows])
     verdict = (data["verdict"] or {}).get("summary", "no verdict")
     hit_runs = sum(s["hit"] for s in data["steps"])
     return (f"### {Path(data['series']).name} ({n} patches)\n\n"
@@ -131,10 +132,7 @@ def main() -> int:
     text = (f"Bisect benchmark, {time.strftime('%Y-%m-%d')}, x86_64, run {args.run} "
             f"(workload timeout {timeout}s), one run each on this 2-core machine.\n\n"
             + "\n".join(section(d, timeout) for d in results))
-    out = REPO / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bisect.md").write_text(text)
-    print(text)
+    write("bisect.md", text)
     return 0
 
 

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import markdown, write
+
 REPO = Path(__file__).resolve().parent.parent
 BUDGET_S = 75 * 60
 CI_LIMIT_S = 90 * 60
@@ -83,17 +85,15 @@ def main() -> int:
 
     lines = [f".ci/run from an empty KTO_CACHE, fresh clone of {commit[:12]}, "
              f"{time.strftime('%Y-%m-%d')}, one run on this machine ({os.cpu_count()} cores).",
-             "", "| target | wall time | exit |", "|---|---:|---:|"]
-    lines += [f"| make {t} | {fmt(s)} | {rc} |" for t, s, rc in rows]
-    lines += [f"| **total** | **{fmt(total)}** | {max(rc for _, _, rc in rows)} |", "",
+             "", *markdown(["target", "wall time", "exit"],
+                           [*((f"make {t}", fmt(s), rc) for t, s, rc in rows),
+                            ("**total**", f"**{fmt(total)}**",
+                             max(rc for _, _, rc in rows))])]
+    lines += ["",
               f"Budget: {fmt(BUDGET_S)} (CI allows {fmt(CI_LIMIT_S)}); "
               f"total / budget = {total / BUDGET_S:.2f}x."]
     text = "\n".join(lines) + "\n"
-    out = REPO / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.only:
-        (out / "ci_cold.md").write_text(text)
-    print(text)
+    write("ci_cold.md", text, save=not args.only)
     if args.keep:
         print(f"kept: {work}")
     else:

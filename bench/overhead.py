@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import markdown, write
+
 REPO = Path(__file__).resolve().parent.parent
 
 # (module, attribute path, label): kto's own stages, timed in the child.
@@ -183,27 +185,25 @@ def main() -> int:
     lines = [f"Orchestration overhead of a fully cached `kto run default` (x86_64, vmalloc "
              f"fast), {time.strftime('%Y-%m-%d')}, {len(runs)} runs after a warm-up on this "
              f"machine ({os.cpu_count()} cores); the median run by overhead share:", "",
-             "| part | seconds | share |", "|---|---:|---:|",
-             f"| wall time (process start to exit) | {med['wall']:.1f} | 100% |",
-             f"| make (kconfig, build, modules_install) | {med['make']:.1f} | "
-             f"{100 * med['make'] / med['wall']:.1f}% |",
-             f"| QEMU running (boot {med['boot']:.1f} s + guest workloads "
-             f"{med['workloads']:.1f} s + shutdown) | {med['qemu']:.1f} | "
-             f"{100 * med['qemu'] / med['wall']:.1f}% |",
-             f"| **orchestration overhead** | **{med['overhead']:.1f}** | **{pct:.1f}%** |",
+             *markdown(["part", "seconds", "share"], [
+                 ("wall time (process start to exit)", f"{med['wall']:.1f}", "100%"),
+                 ("make (kconfig, build, modules_install)", f"{med['make']:.1f}",
+                  f"{100 * med['make'] / med['wall']:.1f}%"),
+                 (f"QEMU running (boot {med['boot']:.1f} s + guest workloads "
+                  f"{med['workloads']:.1f} s + shutdown)", f"{med['qemu']:.1f}",
+                  f"{100 * med['qemu'] / med['wall']:.1f}%"),
+                 ("**orchestration overhead**", f"**{med['overhead']:.1f}**",
+                  f"**{pct:.1f}%**")]),
              "", "Where the overhead goes (time outside make and QEMU):", "",
-             "| stage | seconds |", "|---|---:|",
-             f"| interpreter start + imports | {med['interpreter + imports']:.2f} |"]
-    for k, v in sorted(med["stages"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {k} | {v:.2f} |")
+             *markdown(["stage", "seconds"], [
+                 ("interpreter start + imports", f"{med['interpreter + imports']:.2f}"),
+                 *((k, f"{v:.2f}") for k, v in sorted(med["stages"].items(),
+                                                      key=lambda kv: -kv[1]))])]
     shares = ", ".join(f"{100 * r['overhead'] / r['wall']:.1f}%" for r in runs)
     lines += ["", f"Goal: <= 5%. Measured: {pct:.1f}% (all runs: {shares}; "
               f"median wall {statistics.median(r['wall'] for r in runs):.1f} s)."]
     text = "\n".join(lines) + "\n"
-    out = REPO / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "overhead.md").write_text(text)
-    print(text)
+    write("overhead.md", text)
     return 0
 
 

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator.report.conformance import DEFAULT_CORPUS, load_corpus  # noqa: E402
+from table import markdown, write  # noqa: E402
 
 QUIET_LOG = REPO / "tests/data/workloads/vmalloc-fast-x86_64-console.log"
 
@@ -94,17 +95,13 @@ def main() -> int:
     lines = [f"`kto report LOG` peak memory, {time.strftime('%Y-%m-%d')}, one run each on this "
              f"machine ({os.cpu_count()} cores); floor (interpreter + kto imported): "
              f"{floor_rss:.0f} MiB.", "",
-             "| log | MB | seconds | MB/s | peak RSS (MiB) | RSS / log size | reports |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, mb, wall, rss, reports in rows:
-        lines.append(f"| {name} | {mb:.0f} | {wall:.1f} | {mb / wall:.1f} | {rss:.0f} | "
-                     f"{rss * 1.048576 / mb:.2f}x | {reports} |")
+             *markdown(["log", "MB", "seconds", "MB/s", "peak RSS (MiB)", "RSS / log size",
+                        "reports"],
+                       [(name, f"{mb:.0f}", f"{wall:.1f}", f"{mb / wall:.1f}", f"{rss:.0f}",
+                         f"{rss * 1.048576 / mb:.2f}x", reports)
+                        for name, mb, wall, rss, reports in rows])]
     text = "\n".join(lines) + "\n"
-    out = REPO / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    if args.mb >= 200:
-        (out / "parser_memory.md").write_text(text)
-    print(text)
+    write("parser_memory.md", text, save=args.mb >= 200)
     return 0
 
 

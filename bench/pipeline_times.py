@@ -21,12 +21,14 @@ sys.path.insert(0, str(REPO))
 from orchestrator import arch as arch_mod, build, config, image, kconfig, source, toolchain, vm, workload  # noqa: E402
 from orchestrator.patches import apply_series  # noqa: E402
 from orchestrator.series import load_series  # noqa: E402
+from table import markdown, write  # noqa: E402
 
 
 def build_input(cfg, a, wt, src, patches):
     return build.BuildInput(arch=a, toolchain=toolchain.for_arch(a), tree=wt.path,
                             commit=wt.head(), tree_id=wt.tree_id(), base_commit=src.commit,
-                            patches=patches, fragments=cfg.fragments_for(a.name))
+                            patches=patches, fragments=cfg.fragments_for(a.name),
+                            runs_dir=cfg.runs_dir)
 
 
 def main() -> int:
@@ -76,14 +78,11 @@ def main() -> int:
     rows.insert(2, (f"boot to SSH (TCG), median of {len(boots)}", statistics.median(boots),
                     f"min {min(boots):.1f}s max {max(boots):.1f}s"))
 
-    table = ["| stage | seconds | note |", "|---|---:|---|"]
-    table += [f"| {name} | {secs:.1f} | {note} |" for name, secs, note in rows]
+    table = markdown(["stage", "seconds", "note"],
+                     [(name, f"{secs:.1f}", note) for name, secs, note in rows], "lrl")
     text = (f"Pipeline stage times, {a.name}, {time.strftime('%Y-%m-%d')}, one run on this "
             "machine (2 cores):\n\n" + "\n".join(table) + "\n")
-    out = REPO / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.md").write_text(text)
-    print(text)
+    write("pipeline.md", text)
     return 0
 
 

@@ -149,7 +149,8 @@ def main() -> int:
     def build_input(wt, patches):
         return build.BuildInput(arch=a, toolchain=tc, tree=wt.path, commit=wt.head(),
                                 tree_id=wt.tree_id(), base_commit=src.commit,
-                                patches=patches, fragments=fragments)
+                                patches=patches, fragments=fragments,
+                                runs_dir=cfg.runs_dir)
 
     def make(argv, **env):
         with build_slot(lock):

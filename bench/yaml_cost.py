@@ -14,6 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from table import markdown, write  # noqa: E402
+
 PROBE = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
@@ -49,7 +51,7 @@ def cases(tmp: Path) -> dict[str, Path]:
 
 
 def main() -> None:
-    rows = ["| case | size | seconds | peak RSS MB | outcome |", "|---|---:|---:|---:|---|"]
+    rows = []
     with tempfile.TemporaryDirectory() as d:
         for name, path in cases(Path(d)).items():
             out = subprocess.run([sys.executable, "-c", PROBE.format(repo=str(REPO),
@@ -57,12 +59,9 @@ def main() -> None:
                                  capture_output=True, text=True, check=True).stdout
             secs, rss, outcome = json.loads(out)
             size = "-" if path.is_char_device() else f"{path.stat().st_size // 1024} KiB"
-            rows.append(f"| {name} | {size} | {secs:.3f} | {rss} | {outcome} |")
-    table = "\n".join(rows) + "\n"
-    print(table)
-    out = REPO / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "yaml_cost.md").write_text(table)
+            rows.append((name, size, f"{secs:.3f}", rss, outcome))
+    write("yaml_cost.md", "\n".join(markdown(["case", "size", "seconds", "peak RSS MB",
+                                              "outcome"], rows, "lrrrl")) + "\n")
 
 
 if __name__ == "__main__":

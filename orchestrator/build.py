@@ -48,6 +48,10 @@ class BuildInput:
     # Names the persistent build directory. One per arch by default: Kbuild rebuilds only
     # what a config change touches, and ccache serves switching back and forth.
     variant: str = "main"
+    # The runs file's directory: metadata.json names the fragments under it relative to
+    # it (kconfigs/base.config), never by a path of this machine. Not part of the key
+    # (the key hashes the final .config, whatever the fragments' paths).
+    runs_dir: Path | None = None
 
 
 @dataclass
@@ -66,6 +70,19 @@ class BuildResult:
 
     def artifact(self, name: str) -> Path:
         return self.dir / name
+
+
+def fragment_names(fragments: list[Path], runs_dir: Path | None) -> list[str]:
+    """How metadata.json records ``fragments``: relative to ``runs_dir`` when they lie
+    under it, else by their file name alone (no absolute path of one machine)."""
+    root = runs_dir.resolve() if runs_dir is not None else None
+    names = []
+    for p in fragments:
+        try:
+            names.append(Path(p).resolve().relative_to(root).as_posix() if root else p.name)
+        except ValueError:
+            names.append(p.name)
+    return names
 
 
 def _make_argv(inp: BuildInput, out: Path, *targets: str, jobs: int | None = None) -> list[str]:
@@ -226,7 +243,7 @@ def _build_locked(inp: BuildInput, config_text: str, key: str, final: Path, t0: 
         "exit_status": rc, "duration_s": round(duration, 1), "objects_compiled": objects,
         "compiler": inp.toolchain.version, "config_hash": kconfig.config_hash(config_text),
         "source_commit": inp.base_commit, "commit": inp.commit, "tree_id": inp.tree_id,
-        "patches": inp.patches, "fragments": [str(p) for p in inp.fragments],
+        "patches": inp.patches, "fragments": fragment_names(inp.fragments, inp.runs_dir),
         "kconfig_base": inp.kconfig_base, "build_dir": str(out),
         "reproducer": shlex.join(argv),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

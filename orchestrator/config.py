@@ -136,6 +136,11 @@ class RunConfig:
     # runs that differ only here share one kernel.
     cmdline: list[str] = field(default_factory=list)
 
+    @property
+    def runs_dir(self) -> Path | None:
+        """The runs file's directory (kconfigs/ and patches/ are beside the file)."""
+        return self.file.resolve().parent if self.file is not None else None
+
     def fragments_for(self, arch: str) -> list[Path]:
         """Shared fragments with the arch's own fragment after base (later ones win), and
         after any fragment ``F.config`` its arch-only part ``F.<arch>.config`` if there is

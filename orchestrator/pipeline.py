@@ -183,7 +183,7 @@ def _stored_stock_build(cfg: RunConfig, src: source.SourceTree, arch: arch_mod.A
         arch=arch, toolchain=tc, tree=source.Worktree(arch.name).path, commit=src.commit,
         tree_id=tree_id, base_commit=src.commit, patches=[],
         fragments=cfg.fragments_for(arch.name), kconfig_base=cfg.kconfig_base,
-        variant=cfg.build_dir)
+        variant=cfg.build_dir, runs_dir=cfg.runs_dir)
     b = build.lookup(inp)
     if b is None:
         return None
@@ -215,7 +215,7 @@ def _checkout_and_build(cfg, src, series, arch, tc, job, needs_selftests, progre
             arch=arch, toolchain=tc, tree=wt.path, commit=job.commit, tree_id=wt.tree_id(),
             base_commit=src.commit, patches=job.patches and
             [c for c in _commits_since(wt, src.commit)], fragments=cfg.fragments_for(arch.name),
-            kconfig_base=cfg.kconfig_base, variant=cfg.build_dir)
+            kconfig_base=cfg.kconfig_base, variant=cfg.build_dir, runs_dir=cfg.runs_dir)
         b = build.build(inp, lambda m: progress(f"{arch.name}: {m}"))
         selftests_dir = None
         if b.ok and needs_selftests:

@@ -4,8 +4,9 @@ Static binaries from ``tools/testing/selftests/mm``, compiled with the arch's (c
 gcc and the tree's own uapi headers (the host's are too old), never through the
 selftests Makefile (it writes into the source tree). Which programs: every file named by
 a ``kind: selftest`` workload (``argv[0]`` and ``uses``). Results are cached per (tree,
-arch, compiler, program list); a program that does not compile from this tree is
-recorded in ``build-errors/`` and its tests become errors, not the whole run.
+arch, compiler, program list, and the sources of kto's race programs when the list names
+any); a program that does not compile from this tree is recorded in ``build-errors/`` and
+its tests become errors, not the whole run.
 
 kto's own race programs (``orchestrator/guest/race/<name>.c``, the mm-race workload) are
 built the same way, from kto's source instead of the tree's, against the tree's uapi
@@ -52,10 +53,16 @@ def race_source(program: str) -> Path | None:
     return src if src.is_file() else None
 
 
-def _race_sources() -> bytes:
-    d = Path(str(resources.files("orchestrator.guest").joinpath("race")))
+def _race_sources(files: list[str]) -> bytes:
+    """The sources of the race programs among ``files`` and the headers they share;
+    nothing when ``files`` names none of them (an edit to a race program rebuilds only
+    the builds that include it)."""
+    programs = sorted({src for f in files if (src := race_source(f)) is not None})
+    if not programs:
+        return b""
+    headers = sorted(programs[0].parent.glob("*.h"))
     return b"".join(p.name.encode() + b"\0" + p.read_bytes()
-                    for p in sorted(d.glob("*.[ch]"))) if d.is_dir() else b""
+                    for p in sorted(programs + headers))
 
 
 def sources_for(mm: Path, program: str) -> list[Path]:
@@ -79,7 +86,7 @@ def cache_key(tree_id: str, arch: Arch, toolchain: Toolchain, files: list[str]) 
     h = hashlib.sha256()
     for part in (RECIPE_VERSION, tree_id, arch.name, toolchain.version, *CFLAGS, *files,
                  _runner().decode(), _compat().decode(),
-                 _race_sources().decode(errors="replace")):
+                 _race_sources(files).decode(errors="replace")):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]

@@ -27,7 +27,8 @@ def built_kernel(run: str = "default", arch: str = "x86_64") -> build.BuildResul
         r = build.build(build.BuildInput(
             arch=a, toolchain=toolchain.for_arch(a), tree=wt.path, commit=wt.head(),
             tree_id=wt.tree_id(), base_commit=src.commit, patches=patches,
-            fragments=cfg.fragments_for(arch), kconfig_base=cfg.kconfig_base))
+            fragments=cfg.fragments_for(arch), kconfig_base=cfg.kconfig_base,
+            runs_dir=cfg.runs_dir))
     assert r.ok, r.error
     return r
 

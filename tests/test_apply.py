@@ -21,19 +21,10 @@ def sh(cwd, *argv):
 
 
 @pytest.fixture
-def tree(tmp_path, monkeypatch):
+def tree(make_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))
-    t = tmp_path / "linux"
-    t.mkdir()
-    sh(t, "git", "init", "-q")
-    sh(t, "git", "config", "user.name", "Dev")
-    sh(t, "git", "config", "user.email", "dev@example.org")
     body = "".join(f"int f{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(60))
-    (t / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION =\n")
-    (t / "mm").mkdir()
-    (t / "mm" / "hugetlb.c").write_text(body)
-    sh(t, "git", "add", ".")
-    sh(t, "git", "commit", "-qm", "base")
+    t = make_tree("mm/hugetlb.c", body)
     base = sh(t, "git", "rev-parse", "HEAD").strip()
     for n, i in enumerate((5, 40, 50), 1):
         text = (t / "mm" / "hugetlb.c").read_text().replace(f"return {i};", f"return {i} + 1;")

@@ -44,3 +44,45 @@ def test_first_errors_picks_compiler_errors():
     out = build.first_errors(log)
     assert out.splitlines()[0].startswith("../mm/vmalloc.c:12:3: error:")
     assert "CC      mm/other.o" not in out
+
+
+def test_metadata_names_fragments_relative_to_the_runs_file_and_the_key_ignores_paths(
+        tmp_path, monkeypatch):
+    """metadata.json (copied into results as build-metadata.json) holds no absolute path of
+    this machine for a fragment: relative to the runs file's directory when it lies under
+    it, else its name. Where the fragments lie changes neither key."""
+    import shutil
+
+    from orchestrator import config, kconfig
+    monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))
+    repo = Path(__file__).resolve().parent.parent
+    cfg = config.load(repo / "runs.yaml")["default"]
+    assert cfg.runs_dir == repo
+    outside = tmp_path / "extra.config"
+    outside.write_text("CONFIG_A=y\n")
+    frags = [*cfg.fragments_for("x86_64"), outside]
+    assert all(f.is_absolute() for f in frags)
+    made = inp(fragments=frags, runs_dir=cfg.runs_dir)
+
+    def failed_make(argv, env, log_path, progress, est):
+        log_path.write_text("error: stop here\n")    # no make: the metadata is all we want
+        return 2, 0
+    monkeypatch.setattr(build, "_run_make", failed_make)
+    r = build._build_locked(made, CONFIG, "k" * 20, tmp_path / "final", 0.0, lambda m: None, 1)
+    assert r.status == "failed"
+    assert r.metadata["fragments"] == [f"kconfigs/{f.name}" for f in frags[:-1]] + [
+        "extra.config"]
+    assert r.metadata["fragments"][:2] == ["kconfigs/base.config", "kconfigs/x86_64.config"]
+    assert build.fragment_names(frags[:1], None) == ["base.config"]
+
+    # The same fragments elsewhere (another checkout): the same keys.
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(repo / "kconfigs", copy / "kconfigs")
+    moved = inp(fragments=[copy / "kconfigs" / f.name for f in frags[:-1]] + [outside],
+                runs_dir=copy)
+    assert build.build_key(made, CONFIG) == build.build_key(moved, CONFIG)
+
+    def requested(i):
+        return kconfig.merge([kconfig.parse_fragment(p) for p in i.fragments])
+    assert build._kconfig_result(made, requested(made)) == \
+        build._kconfig_result(moved, requested(moved))

@@ -40,19 +40,10 @@ def elsewhere(tmp_path):
 
 
 @pytest.fixture
-def tree(tmp_path):
+def tree(make_tree, tmp_path):
     """A small kernel-like git tree and a 6-patch series made from it."""
-    t = tmp_path / "linux"
-    t.mkdir()
-    sh(t, "git", "init", "-q")
-    sh(t, "git", "config", "user.name", "Dev")
-    sh(t, "git", "config", "user.email", "dev@example.org")
-    (t / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION =\n")
-    (t / "mm").mkdir()
-    (t / "mm" / "hugetlb.c").write_text(
-        "".join(f"int f{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(60)))
-    sh(t, "git", "add", ".")
-    sh(t, "git", "commit", "-qm", "base")
+    t = make_tree("mm/hugetlb.c",
+                  "".join(f"int f{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(60)))
     base = sh(t, "git", "rev-parse", "HEAD").strip()
     for n, i in enumerate((5, 15, 25, 35, 45, 55), 1):
         f = t / "mm" / "hugetlb.c"

@@ -134,6 +134,36 @@ def test_race_programs_compile_from_kto_not_the_tree(tmp_path):
     assert not any("tools/testing/selftests/mm" in a for a in argv)
 
 
+def test_race_sources_key_only_the_selftest_builds_that_include_them(tmp_path, monkeypatch):
+    """An edit to a race program changes the key of a selftest build that includes the race
+    programs, not of one that does not, nor any kernel build key."""
+    from orchestrator import build, selftests
+    from orchestrator.toolchain import Toolchain
+    guest = tmp_path / "guest"
+    shutil.copytree(RACE.parent, guest)
+    monkeypatch.setattr(selftests.resources, "files", lambda pkg: guest)
+    a, tc = arch.get("x86_64"), Toolchain("", "gcc", "gcc (Debian 12.2.0-14) 12.2.0")
+    race_files = selftests.wanted_files(["mm-race"])
+    plain = selftests.wanted_files(["hugetlb", "userfaultfd"])
+    assert not any(selftests.race_source(f) for f in plain)
+    kin = build.BuildInput(arch=a, toolchain=tc, tree=Path("t"), commit="c" * 40,
+                           tree_id="t" * 40, base_commit="c" * 40, patches=[],
+                           fragments=[REPO / "kconfigs" / "base.config"])
+
+    def keys():
+        return (selftests.cache_key("t" * 40, a, tc, race_files),
+                selftests.cache_key("t" * 40, a, tc, plain),
+                build.build_key(kin, "CONFIG_A=y\n"))
+    before = keys()
+    src = guest / "race" / "kto-race-anon.c"
+    src.write_text(src.read_text() + "/* edited */\n")
+    after = keys()
+    assert after[0] != before[0]
+    assert after[1:] == before[1:]
+    (guest / "race" / "race.h").write_text("/* edited */\n")     # a shared header too
+    assert keys()[0] != after[0] and keys()[1:] == before[1:]
+
+
 @pytest.fixture(scope="module")
 def native(tmp_path_factory):
     """The race programs built for the host exactly as kto builds them for a guest."""

@@ -11,8 +11,6 @@ from orchestrator.patches import apply_series
 from orchestrator.proc import git
 from orchestrator.series import load_series
 
-MAKEFILE = "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION =\n"
-
 
 def sh(cwd, *argv, input=None):
     return subprocess.run(argv, cwd=cwd, check=True, capture_output=True,
@@ -20,19 +18,9 @@ def sh(cwd, *argv, input=None):
 
 
 @pytest.fixture
-def tree(tmp_path, monkeypatch):
+def tree(make_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("KTO_CACHE", str(tmp_path / "cache"))
-    t = tmp_path / "linux"
-    t.mkdir()
-    sh(t, "git", "init", "-q")
-    sh(t, "git", "config", "user.name", "Dev")
-    sh(t, "git", "config", "user.email", "dev@example.org")
-    (t / "Makefile").write_text(MAKEFILE)
-    (t / "mm").mkdir()
-    (t / "mm" / "x.c").write_bytes(b"a\nb\nc\nd\n")
-    sh(t, "git", "add", ".")
-    sh(t, "git", "commit", "-qm", "base")
-    return t
+    return make_tree("mm/x.c", b"a\nb\nc\nd\n")
 
 
 def resolved(t, ref):

@@ -147,19 +147,11 @@ static void *migrate_thread(void *arg)
 static void *walker_thread(void *arg)
 {
 	unsigned int seed = 0x3c6ef372u + (unsigned int)*(long *)arg;
-	static __thread char buf[65536];
 	unsigned char vec[REGION_PAGES];
 
 	while (!stopping()) {
-		int fd = open("/proc/self/smaps", O_RDONLY);
-
-		if (fd < 0) {
-			fail("open /proc/self/smaps");
+		if (read_smaps())
 			break;
-		}
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
-		close(fd);
 		atomic_fetch_add(&c[SMAPS].n, 1);
 		if (mincore(region, region_len, vec))
 			fail("mincore");

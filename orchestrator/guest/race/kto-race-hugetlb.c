@@ -102,20 +102,12 @@ static void *unshare_thread(void *arg)
 static void *walker_thread(void *arg)
 {
 	unsigned int seed = 0xc2b2ae35u + (unsigned int)*(long *)arg + me * 13u;
-	static __thread char buf[65536];
 	void *pages[NPAGES];
 	int nodes[NPAGES], status[NPAGES];
 
 	while (!stopping()) {
-		int fd = open("/proc/self/smaps", O_RDONLY);
-
-		if (fd < 0) {
-			fail("open /proc/self/smaps");
+		if (read_smaps())
 			break;
-		}
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
-		close(fd);
 		atomic_fetch_add(&c[SMAPS].n, 1);
 		/* mincore of the pages we touch (one vec byte per base page). */
 		unsigned char small[NPAGES];

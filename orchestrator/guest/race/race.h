@@ -9,6 +9,7 @@
 #define KTO_RACE_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -83,6 +84,23 @@ static void fail(const char *fmt, ...)
 	va_end(ap);
 	atomic_store(&failed, 1);
 	atomic_store(&stop_flag, 1);
+}
+
+/* Read /proc/self/smaps to the end (it walks the page tables of every mapping): 0, or
+ * -1 after fail() when it cannot be opened. */
+__attribute__((unused)) static int read_smaps(void)
+{
+	static __thread char buf[65536];
+	int fd = open("/proc/self/smaps", O_RDONLY);
+
+	if (fd < 0) {
+		fail("open /proc/self/smaps");
+		return -1;
+	}
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	return 0;
 }
 
 __attribute__((unused)) static void skip(const char *why)

@@ -339,3 +339,14 @@ def test_job_reproducer_runs_file_relative_to_the_checkout(run, monkeypatch, tmp
     r.write(formats=False)                 # outside the checkout: left as it is
     data = json.loads((r.directory / "summary.json").read_text())
     assert data["jobs"][0]["reproducer"].endswith("--runs /elsewhere/runs.yaml")
+
+
+@pytest.mark.parametrize("status", ["crash", "stopped"])
+def test_console_watcher_statuses_survive_write_and_load(run, status):
+    """A workload the console watcher ended (orchestrator/crashwatch.py: a fatal report,
+    or bisect's predicate seen) is written and read back: kto merge, nightly and the
+    benchmarks load such summaries."""
+    r = run("selftest-arm64")
+    r.jobs[0].workloads[0].status = status
+    r.write()
+    assert results.load(r.directory).jobs[0].workloads[0].status == status

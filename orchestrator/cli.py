@@ -11,6 +11,7 @@ from orchestrator.errors import KtoError
 # Modules that provide subcommands, in --help order.
 COMMAND_MODULES = [
     "orchestrator.commands.run",
+    "orchestrator.commands.build",
     "orchestrator.commands.shell",
     "orchestrator.commands.plan",
     "orchestrator.commands.nightly",

@@ -194,6 +194,16 @@ def build_image(arch: Arch, toolchain: Toolchain, progress=print) -> GuestImage:
     image = GuestImage(arch.name, key, final / "initramfs.cpio", key_path)
     if image.initramfs.exists():
         return image
+    # Two kto processes (kto build beside kto run) must not both build it: the second
+    # would replace the directory under the first one's guest.
+    with cache.locked(final.with_suffix(".lock")):
+        if not image.initramfs.exists():
+            _build_image(arch, toolchain, debs, final, key_path, host_path, progress)
+    return image
+
+
+def _build_image(arch: Arch, toolchain: Toolchain, debs: list[Path], final: Path,
+                 key_path: Path, host_path: Path, progress) -> None:
     progress(f"image: building {arch.name} guest initramfs from {len(debs)} Debian packages")
     with cache.atomic_dir(final) as tmp:
         root = tmp / "root"
@@ -234,7 +244,6 @@ def build_image(arch: Arch, toolchain: Toolchain, progress=print) -> GuestImage:
             w.file("etc/dropbear/kto_host_key", host_path.read_bytes(), 0o600)
             w.close()
         shutil.rmtree(root)
-    return image
 
 
 def _merge_usr(root: Path) -> None:

@@ -67,12 +67,7 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
             say = (lambda m, i=pj.id, a=pj.arch: progress(m if i == a else f"[{i}] {m}"))
             progress(f"{pj.id}: job {len(result.jobs)}/{len(jobs)}")
             try:
-                series = None
-                if pj.patches is not None:
-                    if pj.patches not in series_cache:
-                        from orchestrator.series import load_series
-                        series_cache[pj.patches] = load_series(pj.patches)
-                    series = series_cache[pj.patches]
+                series = job_series(pj, series_cache)
                 t = time.monotonic()
                 built = build_job(pj.config(cfg), src, series, arch_mod.get(pj.arch), job,
                                   result.directory / pj.id, say)
@@ -114,6 +109,17 @@ def run_planned(cfg: RunConfig, jobs: list, results_root: Path, progress=print,
         result.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         write()
     return result
+
+
+def job_series(pj, loaded: dict):
+    """A planned job's series (each file loaded once into ``loaded``), None for a stock
+    kernel."""
+    if pj.patches is None:
+        return None
+    if pj.patches not in loaded:
+        from orchestrator.series import load_series
+        loaded[pj.patches] = load_series(pj.patches)
+    return loaded[pj.patches]
 
 
 @dataclasses.dataclass

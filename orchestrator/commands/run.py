@@ -38,11 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def add_job_selection(p: argparse.ArgumentParser) -> None:
+def add_job_selection(p: argparse.ArgumentParser, guests: bool = True) -> None:
     p.add_argument("--shard", metavar="I/N",
                    help="only shard I of N (kto plan RUN --shards N shows which jobs)")
     p.add_argument("--job", action="append", metavar="ID",
                    help="only this job id from kto plan (repeatable)")
+    if not guests:
+        return
     p.add_argument("--guests", type=_positive, metavar="N",
                    help="run up to N guests at once beside the (one at a time) kernel "
                    "builds (default: as many as the cores and memory allow)")
@@ -130,6 +132,15 @@ def execute(cfg, args, progress=progress):
                               f"{', '.join(cfg.arches)})")
     if not args.shard and not args.job and plan.is_trivial(cfg):
         return pipeline.run(cfg, args.results.resolve(), args.arch, progress, args.guests)
+    jobs, shard = selected_jobs(cfg, args)
+    return pipeline.run_planned(cfg, jobs, args.results.resolve(), progress, shard,
+                                args.guests)
+
+
+def selected_jobs(cfg, args) -> tuple[list, str]:
+    """The run's jobs narrowed to --arch, --job and --shard (kto run and kto build), and
+    the shard's label ("I/N", "" without --shard)."""
+    from orchestrator import plan
     jobs = plan.expand(cfg, args.arch)
     if args.job:
         jobs = plan.select(jobs, args.job)
@@ -137,8 +148,7 @@ def execute(cfg, args, progress=progress):
     if args.shard:
         i, n = plan.parse_shard(args.shard)
         jobs, shard = plan.shard(jobs, i, n), f"{i}/{n}"
-    return pipeline.run_planned(cfg, jobs, args.results.resolve(), progress, shard,
-                                args.guests)
+    return jobs, shard
 
 
 def main(args: argparse.Namespace) -> int:

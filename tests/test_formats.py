@@ -350,3 +350,17 @@ def test_console_watcher_statuses_survive_write_and_load(run, status):
     r.jobs[0].workloads[0].status = status
     r.write()
     assert results.load(r.directory).jobs[0].workloads[0].status == status
+
+
+def test_html_a_crashed_workload_is_a_failing_row_first(run):
+    """A workload the console watcher ended on a fatal report (status crash), its tests
+    passed so far, is listed with the failures, before every passing test."""
+    import re
+    r = run("matrix-quick-arm64")
+    w = r.jobs[0].workloads[-1]
+    w.status, w.reason = "crash", "kernel crashed: BUG: KASAN: use-after-free in foo"
+    tests = html.render(r)
+    tests = tests[tests.index("<h2>Tests</h2>"):]
+    first_row = re.search(r"<tr><td>arm64</td><td>(\w+)</td>", tests)
+    assert first_row.group(1) == w.workload
+    assert tests.index("kernel crashed") < tests.index("passing test(s)")

@@ -13,7 +13,7 @@ from html import escape
 
 from orchestrator.formats import clean_text, report_excerpt
 
-_BAD = ("fail", "timeout", "error")
+_BAD = ("fail", "timeout", "error", "crash")
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:0;color:#1d232a;
@@ -197,7 +197,7 @@ def render(result) -> str:
     rows = [(j, w, t) for j in result.jobs for w in j.workloads for t in w.tests]
     rows += [(j, w, None) for j in result.jobs for w in j.workloads
              if not w.tests or (w.status in _BAD and all(t.status not in _BAD for t in w.tests))]
-    order = {"fail": 0, "timeout": 0, "error": 0, "skip": 1}
+    order = {"fail": 0, "timeout": 0, "error": 0, "crash": 0, "skip": 1}
 
     def status(row):
         return row[2].status if row[2] else row[1].status

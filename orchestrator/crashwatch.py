@@ -146,6 +146,9 @@ class Watcher:
         if self.progress:
             self.progress(f"console: {'fatal report' if kind == 'crash' else 'bisect hit'}: "
                           f"{rep.title}: stopping the guest")
-        self.kill()
+        # The trigger first: the workload runner sees the connection drop as soon as the
+        # guest dies, and must find out why rather than call it a hang.
         self.trigger = Trigger(kind, rep.title, rep.start_line, seen, time.monotonic())
+        self.kill()
+        self.trigger.stopped = time.monotonic()
         return True

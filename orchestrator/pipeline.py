@@ -296,6 +296,10 @@ def _run_guest(cfg, spec, img, console_log, ctx, job, out, progress, stop_on=Non
                     res = workload.run(guest, wl, dataclasses.replace(
                         ctx, preset=cfg.presets.get(wl.name)))
                 res.console_span = (start, guest.console.line_count())
+                if watch.trigger is None and not guest.alive():
+                    # The guest died on its own (a panic): the watcher's last look at the
+                    # console says whether it was a fatal report, not a hang.
+                    watch.close()
                 if watch.trigger is not None:
                     _stopped_early(res, watch.trigger)
                 job.workloads.append(res)

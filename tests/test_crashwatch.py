@@ -119,3 +119,29 @@ def test_watcher_ends_with_the_console():
         con.cond.notify_all()
     w._thread.join(5)
     assert not w._thread.is_alive() and not killed
+
+
+def test_trigger_is_set_before_the_guest_is_killed():
+    """The workload runner sees the SSH connection drop the moment QEMU dies: by then the
+    watcher must already say why (a crash), or the runner's "hung the guest" wins."""
+    con, seen_at_kill = FakeConsole(), []
+    w = Watcher(con, lambda: seen_at_kill.append(w.trigger), quiet=0.2, poll=0.1).start()
+    con.feed((DATA / "riscv64_null_deref.log").read_text().splitlines())
+    deadline = time.monotonic() + 10
+    while not seen_at_kill and time.monotonic() < deadline:
+        time.sleep(0.05)
+    w.close()
+    assert seen_at_kill and seen_at_kill[0] is not None and seen_at_kill[0].kind == "crash"
+    assert w.trigger.stopped >= w.trigger.seen
+
+
+def test_close_gives_the_watcher_its_last_look_at_a_console_that_just_died():
+    """A guest that panicked and exited before the watcher's quiet period: close() (what
+    the pipeline calls when the guest is gone) still yields the crash trigger."""
+    con = FakeConsole()
+    w = Watcher(con, lambda: None, quiet=30, grace=60, poll=0.1).start()
+    con.feed((DATA / "riscv64_null_deref.log").read_text().splitlines())
+    time.sleep(0.5)
+    assert w.trigger is None                     # still waiting for the console to go quiet
+    w.close()
+    assert w.trigger is not None and w.trigger.kind == "crash"

@@ -44,6 +44,25 @@ def test_repo_known_issues_cover_it_only_where_it_was_seen(reports):
                               "mm-vmemmap") is None
 
 
+def test_every_known_issue_is_pinned_by_the_real_log_it_cites():
+    """Each entry's reason names its evidence, a console log under tests/data/reports/;
+    that log must hold a report whose title the entry matches (and the arch it names is
+    one the entry allows). An entry without a log is a defect."""
+    import re
+    known = known_issues.load(REPO / "known-issues.yaml")
+    assert known
+    for k in known:
+        m = re.search(r"tests/data/reports/(\S+?\.log(?:\.xz)?)\b", k.reason)
+        assert m, f"{k.where}: no evidence log named in the reason"
+        path = REPO / "tests/data/reports" / m.group(1)
+        opener = lzma.open if path.suffix == ".xz" else open
+        with opener(path, "rt", errors="replace") as fh:
+            titles = {r.title for r in parse(fh.read())}
+        assert any(re.search(k.title, t) for t in titles), (k.where, k.title, sorted(titles))
+        arch = path.name.split("-")[0]
+        assert not k.arches or arch in k.arches, (k.where, arch)
+
+
 def _job(titles: list[str]) -> results.JobResult:
     j = results.JobResult(arch="x86_64", outcome="ok")
     j.reports = [results.ReportEntry(t, "UNKNOWN", None, False, "hugetlb", False,

@@ -39,7 +39,8 @@ test-ci: setup
 	$(VENV)/bin/python -m pytest -ra -m ci
 
 # Race detection (README "Detection"): the x86_64 debug-VM kernel (one more cold build on a
-# fresh machine) with every workload, and the example race series caught by check-series.
+# fresh machine) with every workload, and the two example race series caught by
+# check-series and bisected (~23 min warm, incremental builds of the series' steps).
 test-race: setup
 	$(VENV)/bin/python -m pytest -ra -m race
 

@@ -40,6 +40,7 @@ def test_arch_reports_are_found_titled_and_symbolized(name, tmp_path):
                for f in lockdep[0].stack), lockdep[0].stack
     kasan = [r for r in job.reports if r.title.startswith("KASAN: ")]
     assert len(kasan) >= 20 and all(r.expected for r in kasan)
+    assert sum(r.count for r in kasan) >= 100        # one entry per title, with its count
     titles = {r.title for r in kasan}
     assert "KASAN: slab-out-of-bounds Write in kunit_try_run_case" in titles, titles
     assert any("use-after-free" in t for t in titles), titles

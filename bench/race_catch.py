@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator import known_issues, results  # noqa: E402
+from table import OUT, markdown, write  # noqa: E402  (bench/table.py, beside this script)
 
 # (key, run, series job, race program, the bug the series opens)
 SERIES = [
@@ -55,12 +56,6 @@ def one_run(run: str, job_id: str, root: Path, known) -> dict:
             "crash": any(w.status == "crash" for w in job.workloads)}
 
 
-def table(rows: list[list[str]], header: list[str]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tip", type=int, default=5, help="runs of each patched kernel")
@@ -83,9 +78,8 @@ def main() -> int:
                     print(f"{key} {kind} {i + 1}/{n}: {r['wall']:.0f}s build {r['build']} "
                           f"{'CAUGHT ' + '; '.join(r['titles']) if r['titles'] else 'clean'}",
                           flush=True)
-    out = REPO / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "race_catch.json").write_text(json.dumps(measured, indent=2) + "\n")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "race_catch.json").write_text(json.dumps(measured, indent=2) + "\n")
     rows = []
     for key, m in measured.items():
         tip, stock = m["tip"], m["stock"]
@@ -99,10 +93,9 @@ def main() -> int:
                      "<br>".join(f"`{t}`" for t in titles) or "none"])
     lines = [f"Race catch rates, x86_64 debug-VM kernel under TCG "
              f"({time.strftime('%Y-%m-%d')}, bench/race_catch.py):", ""]
-    lines += table(rows, ["series (bug class)", "race program", "caught (patched)",
-                          "false alarms (stock)", "median run", "titles"])
-    (out / "race_catch.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += markdown(["series (bug class)", "race program", "caught (patched)",
+                       "false alarms (stock)", "median run", "titles"], rows, align="llrrrl")
+    write("race_catch.md", "\n".join(lines) + "\n")
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-USERS = ["bisect_bench", "ci_cold", "overhead", "parser_memory", "pipeline_times", "yaml_cost"]
+USERS = ["bisect_bench", "ci_cold", "overhead", "parser_memory", "pipeline_times", "race_catch", "yaml_cost"]
 
 
 @pytest.fixture

@@ -177,8 +177,7 @@ def add_arguments(p, series_required: bool = True) -> None:
                    help="run of runs.yaml giving source, kconfig, workloads and VM settings")
     from orchestrator.commands import options
     options.add_runs(p)
-    p.add_argument("--arch", action="append", metavar="ARCH",
-                   help="only this arch (repeatable; default: the run's arches)")
+    options.add_arches(p)
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results root (default: ./results)")
     options.add_source(p)

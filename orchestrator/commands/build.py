@@ -43,8 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "does not apply, a kconfig option rejected, no guest packages).")
     p.add_argument("name", nargs="?", default="default", help="run name (default: default)")
     options.add_runs(p)
-    p.add_argument("--arch", action="append", metavar="ARCH",
-                   help="only this arch (repeatable; default: the run's arches)")
+    options.add_arches(p)
     options.add_source(p)
     add_job_selection(p, guests=False)
     p.add_argument("--logs", type=Path, metavar="DIR",

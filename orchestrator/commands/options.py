@@ -17,6 +17,11 @@ def add_runs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=Path, default=None, metavar="FILE", help=RUNS_HELP)
 
 
+def add_arches(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", action="append", metavar="ARCH",
+                   help="only this arch (repeatable; default: the run's arches)")
+
+
 def add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", metavar="PATH[@REV]",
                    help="test your own kernel git tree instead of the run's source: its HEAD "

@@ -26,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "configuration or infrastructure error.")
     p.add_argument("name", nargs="?", default="default", help="run name (default: default)")
     options.add_runs(p)
-    p.add_argument("--arch", action="append", metavar="ARCH",
-                   help="only this arch (repeatable; default: the run's arches)")
+    options.add_arches(p)
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results root; each run gets a new directory (default: ./results)")
     options.add_source(p)

@@ -1,6 +1,7 @@
 """known-issues.yaml against the real stock-kernel report it records: the console of kto's
-mm-vmemmap run (x86_64, stock 6.12.117, HUGETLB_PAGE_OPTIMIZE_VMEMMAP_DEFAULT_ON +
-DEBUG_VM), and how kto run's summary shows a known report (still counted, marked)."""
+mm-vmemmap run (x86_64, stock 6.12.117, hugetlb vmemmap optimisation on + DEBUG_VM; the
+first on its own DEFAULT_ON kernel, the second on the debug-VM kernel booted with
+hugetlb_free_vmemmap=on, where the run now lives), and how kto run's summary shows a known report (still counted, marked)."""
 import lzma
 from pathlib import Path
 
@@ -52,15 +53,16 @@ def test_every_known_issue_is_pinned_by_the_real_log_it_cites():
     known = known_issues.load(REPO / "known-issues.yaml")
     assert known
     for k in known:
-        m = re.search(r"tests/data/reports/(\S+?\.log(?:\.xz)?)\b", k.reason)
-        assert m, f"{k.where}: no evidence log named in the reason"
-        path = REPO / "tests/data/reports" / m.group(1)
-        opener = lzma.open if path.suffix == ".xz" else open
-        with opener(path, "rt", errors="replace") as fh:
-            titles = {r.title for r in parse(fh.read())}
-        assert any(re.search(k.title, t) for t in titles), (k.where, k.title, sorted(titles))
-        arch = path.name.split("-")[0]
-        assert not k.arches or arch in k.arches, (k.where, arch)
+        logs = re.findall(r"tests/data/reports/(\S+?\.log(?:\.xz)?)\b", k.reason)
+        assert logs, f"{k.where}: no evidence log named in the reason"
+        for name in logs:                        # every log it cites holds the report
+            path = REPO / "tests/data/reports" / name
+            opener = lzma.open if path.suffix == ".xz" else open
+            with opener(path, "rt", errors="replace") as fh:
+                titles = {r.title for r in parse(fh.read())}
+            assert any(re.search(k.title, t) for t in titles), (k.where, name, sorted(titles))
+            arch = path.name.split("-")[0]
+            assert not k.arches or arch in k.arches, (k.where, arch)
 
 
 def _job(titles: list[str]) -> results.JobResult:
@@ -89,7 +91,8 @@ def test_summary_groups_titles_and_marks_known_ones(tmp_path):
 
 @pytest.mark.vmemmap
 def test_stock_kernel_report_is_reproduced_and_known(tmp_path):
-    """The real thing: stock 6.12 with the vmemmap optimisation and DEBUG_VM prints the
+    """The real thing: stock 6.12's debug-VM kernel booted with the vmemmap optimisation on
+    (the same kernel as race's x86_64.debug-vm job: no kernel of its own) prints the
     report when the hugetlb workload gives its pool back; kto finds it, titles it, and the
     repo's known-issues.yaml marks it. The workload's own tests still pass."""
     cfg = config.load(REPO / "runs.yaml")["mm-vmemmap"]
@@ -98,7 +101,10 @@ def test_stock_kernel_report_is_reproduced_and_known(tmp_path):
     assert job.outcome == "ok", job.error
     [wl] = job.workloads
     assert wl.status == "pass", [(t.name, t.status, t.detail) for t in wl.tests]
-    assert job.reports and {r.title for r in job.reports} == {TITLE}
+    # One title: the pool-shrink path, named by the sysctl handler or (NUMA kernels, where
+    # it is not inlined) its _common helper.
+    assert job.reports and len({r.title for r in job.reports}) == 1
+    assert job.reports[0].title.startswith(TITLE), job.reports[0].title
     known = known_issues.load(REPO / "known-issues.yaml")
     assert all(known_issues.match(known, r.title, job.arch, cfg.name) for r in job.reports)
     r = results.RunResult(run=cfg.name, directory=tmp_path, jobs=[job])

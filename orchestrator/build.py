@@ -205,9 +205,23 @@ def build(inp: BuildInput, progress=print, jobs: int | None = None) -> BuildResu
         return _build_locked(inp, config_text, key, final, t0, progress, jobs)
 
 
+# The lock file of this process's builds. A background lane (kto build --background) has a
+# lock of its own and runs at the lowest CPU priority: its builds take only the cores the
+# foreground (tests, kto run) leaves idle, and never make a foreground build wait. Two
+# processes building the same kernel still meet on its worktree's lock and the store.
+_SLOT_LOCK = "build.lock"
+
+
+def run_in_background() -> None:
+    """This process's builds become a background lane (see _SLOT_LOCK); for kto build."""
+    global _SLOT_LOCK
+    _SLOT_LOCK = "build-background.lock"
+    os.nice(19)             # make, gcc and ld inherit it
+
+
 @contextlib.contextmanager
 def _build_slot(progress):
-    lock = cache.cache_root() / "build.lock"
+    lock = cache.cache_root() / _SLOT_LOCK
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as fh:
         try:

@@ -185,8 +185,9 @@ def _stored_stock_build(cfg: RunConfig, src: source.SourceTree, arch: arch_mod.A
     None when anything would have to be built."""
     from orchestrator.proc import git
     tree_id = git(source.repo(), "rev-parse", f"{src.commit}^{{tree}}")
+    slot = source.build_slot(arch.name, cfg.build_dir)
     inp = build.BuildInput(
-        arch=arch, toolchain=tc, tree=source.Worktree(arch.name).path, commit=src.commit,
+        arch=arch, toolchain=tc, tree=source.Worktree(slot).path, commit=src.commit,
         tree_id=tree_id, base_commit=src.commit, patches=[],
         fragments=cfg.fragments_for(arch.name), kconfig_base=cfg.kconfig_base,
         variant=cfg.build_dir, runs_dir=cfg.runs_dir)
@@ -204,8 +205,9 @@ def _stored_stock_build(cfg: RunConfig, src: source.SourceTree, arch: arch_mod.A
 
 
 def _checkout_and_build(cfg, src, series, arch, tc, job, needs_selftests, progress):
-    """Check out the source (and apply the series) in the arch's worktree, then build."""
-    with source.Worktree(arch.name) as wt:
+    """Check out the source (and apply the series) in the build directory's worktree, then
+    build."""
+    with source.Worktree(source.build_slot(arch.name, cfg.build_dir)) as wt:
         if series is not None:
             from orchestrator.patches import apply_series
             applied = apply_series(wt, src.commit, series)

@@ -189,6 +189,14 @@ def _fetch_git(spec: SourceSpec) -> str:
     return sha
 
 
+def build_slot(arch_name: str, build_dir: str) -> str:
+    """The worktree a build directory compiles from: one per (arch, build directory), so a
+    build in one (e.g. a background lane's debug-VM kernel) never holds up another's (the
+    foreground's patched default kernels) on the same arch; the same kernel is still built
+    once (one worktree lock, then the build store). ``main`` keeps the arch's own name."""
+    return arch_name if build_dir == "main" else f"{arch_name}-{build_dir}"
+
+
 class Worktree:
     """A checkout of the cache repository for one build slot (e.g. ``x86_64-default``).
 

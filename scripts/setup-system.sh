@@ -7,7 +7,7 @@ set -euo pipefail
 # selftests), QEMU for the three arches (+ OpenSBI firmware for riscv64), Python venv,
 # headless Chromium (the results' index.html is tested by screenshot).
 PACKAGES=(
-  build-essential bc flex bison libelf-dev libssl-dev cpio xz-utils zstd dwarves ccache git
+  build-essential bc flex bison libelf-dev libssl-dev cpio xz-utils zstd lz4 dwarves ccache git
   rsync kmod file
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross

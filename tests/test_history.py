@@ -246,7 +246,7 @@ def test_keys_are_separate(db, night):
 
 def test_known_issues_file_errors(tmp_path, repo_root):
     [entry] = known_issues.load(repo_root / "known-issues.yaml")   # tests/test_known_issues.py
-    assert entry.runs == ["mm-vmemmap"] and entry.where.endswith("known-issues.yaml:19")
+    assert entry.runs == ["mm-vmemmap"] and entry.where.endswith("known-issues.yaml:21")
     bad = tmp_path / "k.yaml"
     bad.write_text("- title: 'a('\n  reason: x\n")
     with pytest.raises(ConfigError, match=r"k.yaml:1: \[0\].title: not a valid regular"):

@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_arches(p)
     options.add_source(p)
     add_job_selection(p, guests=False)
+    p.add_argument("--background", action="store_true",
+                   help="a build lane beside running tests: build at the lowest CPU "
+                   "priority (nice 19) with a build lock of its own, so the builds use only "
+                   "the cores foreground kto processes leave idle and never make their "
+                   "builds wait; a foreground kto that needs a kernel being built here "
+                   "waits for its worktree and then finds it in the store")
     p.add_argument("--logs", type=Path, metavar="DIR",
                    help="keep each job's build.log and build-metadata.json in DIR/JOB "
                    "(default: a failed build's first error lines are printed)")
@@ -55,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     cfg = options.with_source(load_run(args.runs, args.name), args)
     jobs, shard = selected_jobs(cfg, args)      # bad --arch/--job/--shard: exit 2 here
+    if args.background:
+        from orchestrator import build
+        build.run_in_background()
     t0 = time.monotonic()
     progress(f"kto build {cfg.name}: {len(jobs)} job(s)"
              + (f" (shard {shard})" if shard else ""))

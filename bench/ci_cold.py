@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,10 +36,17 @@ BUDGET_S = 75 * 60
 CI_LIMIT_S = 90 * 60
 
 
-def target_times(log: str) -> list[tuple[str, int]]:
-    """(target, seconds) from .ci/run's ``ci: make T: N s`` lines, in order."""
-    return [(m.group(1), int(m.group(2)))
-            for m in re.finditer(r"^ci: make ([\w.-]+): (\d+) s$", log, re.M)]
+def target_times(log: str) -> list[tuple[str, int, int]]:
+    """(target, seconds, exit status) from .ci/run's ``ci: make T: N s, exit R`` lines."""
+    return [(m.group(1), int(m.group(2)), int(m.group(3)))
+            for m in re.finditer(r"^ci: make ([\w.-]+): (\d+) s, exit (\d+)$", log, re.M)]
+
+
+def sigint_default() -> None:
+    """.ci/run as a CI runner starts it: a bench started in the background (``&``) would
+    hand SIGINT down ignored, and the tests that press Ctrl-C would measure that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def fmt(seconds: float) -> str:
@@ -73,7 +81,7 @@ def main() -> int:
     with open(logs / "ci-run.log", "wb") as log:
         rc = subprocess.run([str(clone / ".ci" / "run")], cwd=clone, env=env,
                             stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT).returncode
+                            stderr=subprocess.STDOUT, preexec_fn=sigint_default).returncode
     total = time.monotonic() - start
     text_log = (logs / "ci-run.log").read_text(errors="replace")
     lane = clone / "results" / "ci-build-lane.log"
@@ -85,9 +93,9 @@ def main() -> int:
     lines = [f".ci/run from an empty KTO_CACHE, fresh clone of {commit[:12]}, "
              f"{time.strftime('%Y-%m-%d')}, one run on this machine ({os.cpu_count()} cores); "
              "the build lane runs beside the targets (its jobs below).",
-             "", *markdown(["target", "wall time"],
-                           [*((f"make {t}", fmt(s)) for t, s in rows),
-                            ("**total** (.ci/run, exit %d)" % rc, f"**{fmt(total)}**")])]
+             "", *markdown(["target", "wall time", "exit"],
+                           [*((f"make {t}", fmt(s), r) for t, s, r in rows),
+                            ("**total** (.ci/run)", f"**{fmt(total)}**", rc)])]
     lane_rows = [ln for ln in text_log.splitlines()
                  if re.match(r"^[a-z0-9_]+(\.[a-z0-9-]+)? +(cached|built|failed|error) ", ln)]
     if lane_rows:

@@ -206,8 +206,9 @@ def build(inp: BuildInput, progress=print, jobs: int | None = None) -> BuildResu
 
 
 # The lock file of this process's builds. A background lane (kto build --background) has a
-# lock of its own and runs at the lowest CPU priority: its builds take only the cores the
-# foreground (tests, kto run) leaves idle, and never make a foreground build wait. Two
+# lock of its own and runs at the lowest CPU priority (19, below the nice 10 of every kto
+# make and the 0 of guests): its builds take mostly the cores the foreground (tests, kto
+# run) leaves idle, and never make a foreground build wait. Two
 # processes building the same kernel still meet on its worktree's lock and the store.
 _SLOT_LOCK = "build.lock"
 

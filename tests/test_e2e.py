@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator import arch, build, config, pipeline, vm
 from tests.kernels import built_kernel, guest_image
+from tests.signals import sigint_default
 
 pytestmark = pytest.mark.slow
 
@@ -186,7 +187,8 @@ def test_ctrl_c_leaves_no_qemu(default_run, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "default",
                              "--results", str(tmp_path)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_default)
     seen = []
     try:
         for line in proc.stdout:

@@ -48,10 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_job_selection(p, guests=False)
     p.add_argument("--background", action="store_true",
                    help="a build lane beside running tests: build at the lowest CPU "
-                   "priority (nice 19) with a build lock of its own, so the builds use only "
-                   "the cores foreground kto processes leave idle and never make their "
-                   "builds wait; a foreground kto that needs a kernel being built here "
-                   "waits for its worktree and then finds it in the store")
+                   "priority (nice 19; other kto builds run at 10, guests at 0) with a "
+                   "build lock of its own, so the builds use mostly the cores foreground "
+                   "kto processes leave idle and never make their builds wait; a "
+                   "foreground kto that needs a kernel being built here waits for its "
+                   "worktree and then finds it in the store")
     p.add_argument("--logs", type=Path, metavar="DIR",
                    help="keep each job's build.log and build-metadata.json in DIR/JOB "
                    "(default: a failed build's first error lines are printed)")

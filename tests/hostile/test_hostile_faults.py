@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.source import DEFAULT_TARBALL
+from tests.signals import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,7 +85,8 @@ def start_run(tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "default",
                              "--results", str(tmp_path / "results")], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)      # its own group, like a terminal job
+                            start_new_session=True,      # its own group, like a terminal job
+                            preexec_fn=sigint_default)
 
 
 @pytest.mark.skipif(not DEFAULT_TARBALL.is_file(), reason="needs linux-source-6.12")
@@ -150,7 +152,8 @@ def start_make(tmp_path: Path, n: int) -> subprocess.Popen:
             f"__import__('pathlib').Path({str(tmp_path / 'build.log')!r}), print, None)\n")
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=sigint_default)
 
 
 def sleeps(n: int) -> list[int]:

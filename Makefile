@@ -25,8 +25,9 @@ test-full: setup
 test-bisect: setup
 	$(VENV)/bin/python -m pytest -ra -m bisect
 
-# The stock-kernel known issue (known-issues.yaml) reproduced on its own x86_64 kernel
-# (hugetlb vmemmap optimisation + DEBUG_VM: one more cold build, ~15 min, on a fresh machine).
+# The stock-kernel known issue (known-issues.yaml) reproduced on the x86_64 debug-VM kernel
+# booted with hugetlb_free_vmemmap=on (the kernel test-race uses: a cold build of ~10 min on
+# a fresh machine unless .ci/run's build lane or test-race built it first).
 test-vmemmap: setup
 	$(VENV)/bin/python -m pytest -ra -m vmemmap
 

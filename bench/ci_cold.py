@@ -22,7 +22,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,12 @@ from pathlib import Path
 from table import markdown, write
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+# .ci/run as a CI runner starts it, SIGINT at its default action: a bench started in the
+# background (``&``) would hand it down ignored, and the tests that press Ctrl-C would
+# measure that (the same preexec_fn as those tests').
+from tests.signals import sigint_default  # noqa: E402
+
 BUDGET_S = 75 * 60
 CI_LIMIT_S = 90 * 60
 
@@ -41,12 +46,6 @@ def target_times(log: str) -> list[tuple[str, int, int]]:
     return [(m.group(1), int(m.group(2)), int(m.group(3)))
             for m in re.finditer(r"^ci: make ([\w.-]+): (\d+) s, exit (\d+)$", log, re.M)]
 
-
-def sigint_default() -> None:
-    """.ci/run as a CI runner starts it: a bench started in the background (``&``) would
-    hand SIGINT down ignored, and the tests that press Ctrl-C would measure that."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def fmt(seconds: float) -> str:
@@ -96,8 +95,8 @@ def main() -> int:
              "", *markdown(["target", "wall time", "exit"],
                            [*((f"make {t}", fmt(s), r) for t, s, r in rows),
                             ("**total** (.ci/run)", f"**{fmt(total)}**", rc)])]
-    lane_rows = [ln for ln in text_log.splitlines()
-                 if re.match(r"^[a-z0-9_]+(\.[a-z0-9-]+)? +(cached|built|failed|error) ", ln)]
+    lane_rows = [ln[len("ci: lane: "):] for ln in text_log.splitlines()
+                 if ln.startswith("ci: lane: ")]
     if lane_rows:
         lines += ["", "Build lane (`kto build --background`, job / status / key / seconds):",
                   "", "```", *lane_rows, "```"]

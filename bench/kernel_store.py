@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO))
 
 def default_build(results: Path = REPO / "results", arch: str = "x86_64") -> Path:
     from orchestrator.cache import cache_root
+    root = cache_root()
     for summary in sorted(results.glob("default-*/summary.json"),
                           key=lambda p: p.stat().st_mtime, reverse=True):
         try:
@@ -24,7 +25,7 @@ def default_build(results: Path = REPO / "results", arch: str = "x86_64") -> Pat
             continue
         for job in jobs:
             d = job.get("build", {}).get("dir")
-            if job.get("arch") == arch and d and (cache_root() / d / "metadata.json").exists():
-                return cache_root() / d        # (an absolute d, of older summaries, stays)
+            if job.get("arch") == arch and d and (root / d / "metadata.json").exists():
+                return root / d        # (an absolute d, of older summaries, stays)
     raise SystemExit(f"no stored {arch} kernel of the default run found under {results}: "
                      "run `kto run default` (or bench/overhead.py) first")

@@ -1,7 +1,8 @@
 """known-issues.yaml against the real stock-kernel report it records: the console of kto's
 mm-vmemmap run (x86_64, stock 6.12.117, hugetlb vmemmap optimisation on + DEBUG_VM; the
 first on its own DEFAULT_ON kernel, the second on the debug-VM kernel booted with
-hugetlb_free_vmemmap=on, where the run now lives), and how kto run's summary shows a known report (still counted, marked)."""
+hugetlb_free_vmemmap=on, where the run now lives), and how kto run's summary shows a
+known report (still counted, marked)."""
 import lzma
 from pathlib import Path
 

@@ -217,7 +217,10 @@ def run_in_background() -> None:
     """This process's builds become a background lane (see _SLOT_LOCK); for kto build."""
     global _SLOT_LOCK
     _SLOT_LOCK = "build-background.lock"
-    os.nice(19)             # make, gcc and ld inherit it
+    # make, gcc and ld inherit it. It ranks the lane below processes of its own session
+    # only: with sched autogroups each session shares the cores as a whole, so a lane
+    # started by setsid also lowers its session's autogroup (.ci/run does).
+    os.nice(19)
 
 
 @contextlib.contextmanager

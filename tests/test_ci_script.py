@@ -23,6 +23,14 @@ def test_every_step_is_a_makefile_target_and_make_test_comes_first():
     assert "trap " in script                       # the lane never outlives .ci/run
 
 
+def test_the_lane_session_lowers_its_own_autogroup_before_building():
+    # setsid makes the lane an autogroup of its own: its nice only counts inside it, so the
+    # session's autogroup itself is set to 19 before the first build starts.
+    script = (REPO / ".ci/run").read_text()
+    lane = script[script.index('setsid bash -c "'):]
+    assert lane.index("echo 19 >/proc/self/autogroup") < lane.index("kto build --background")
+
+
 def test_ci_cold_reads_step_lines_failures_included():
     log = ("noise\nci: make setup: 15 s, exit 0\n"
            "ci: make test: 1899 s, exit 2\nci: make test-bisect: 0 s, exit 0 and more\n")

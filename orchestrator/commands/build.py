@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "build lock of its own, so the builds use mostly the cores foreground "
                    "kto processes leave idle and never make their builds wait; a "
                    "foreground kto that needs a kernel being built here waits for its "
-                   "worktree and then finds it in the store")
+                   "worktree and then finds it in the store. Nice values count only "
+                   "inside one CPU autogroup (one session): started in a session of its "
+                   "own (setsid), lower the session's autogroup too, as .ci/run does")
     p.add_argument("--logs", type=Path, metavar="DIR",
                    help="keep each job's build.log and build-metadata.json in DIR/JOB "
                    "(default: a failed build's first error lines are printed)")

@@ -71,6 +71,11 @@ def main() -> int:
                             capture_output=True, text=True).stdout.strip()
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(REPO), str(clone)], check=True)
     subprocess.run(["git", "-C", str(clone), "checkout", "-q", commit], check=True)
+    # The syzkaller corpus sits beside a checkout (../shared), where the tests look for it:
+    # beside the clone too, or make test would skip the corpus tests CI runs.
+    shared = REPO.parent / "shared"
+    if shared.is_dir():
+        (work / "shared").symlink_to(shared)
     cache.mkdir(parents=True, exist_ok=True)
     logs.mkdir()
     env = {**os.environ, "KTO_CACHE": str(cache), "CI": "true"}

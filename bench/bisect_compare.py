@@ -203,7 +203,7 @@ def main() -> int:
             move_aside(stored_kernels(tree_ids), aside)
             dev = git_bisect(tree, commits, base, args.run, work)
             n_builds, n_runs, every_s = every_patch(kto)
-            first = (kto["verdict"] or {}).get("first_bad")
+            first = "/".join(map(str, (kto["verdict"] or {}).get("first_bad") or ["-"]))
             rows = [("kto bisect (measured)", kto["builds"], kto["boots"],
                      f"{kto['seconds'] / 60:.1f} min",
                      (kto["verdict"] or {}).get("summary", "no verdict")),
@@ -218,7 +218,8 @@ def main() -> int:
                 f"### {series.name} ({len(commits)} patches)\n\n" + "\n".join(table) + "\n\n"
                 f"`git bisect run` / kto bisect wall time: {dev['seconds'] / kto['seconds']:.2f}x; "
                 f"every patch / kto: {every_s / kto['seconds']:.2f}x. kto's first bad "
-                f"{first}, git bisect's {dev['first_bad']}/{len(commits)}; the titles the "
+                f"{first}/{len(commits)}, git bisect's {dev['first_bad']}/{len(commits)}; "
+                "the titles the "
                 f"developer's script looked for (from the tip's run): "
                 f"{'; '.join(dev['titles'])}.\n")
             write("bisect_compare.md", _head(args.run) + "\n".join(sections))

@@ -64,9 +64,10 @@ GIT_ID = {"GIT_AUTHOR_NAME": "kto bench", "GIT_AUTHOR_EMAIL": "bench@kto.invalid
           "GIT_COMMITTER_NAME": "kto bench", "GIT_COMMITTER_EMAIL": "bench@kto.invalid"}
 
 
-def git(tree: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(tree), *args], check=True, capture_output=True,
-                          text=True, env={**os.environ, **GIT_ID}).stdout.strip()
+def git(tree: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    cp = subprocess.run(["git", "-C", str(tree), *args], check=check, capture_output=True,
+                        input=input, env={**os.environ, **GIT_ID})
+    return cp.stdout.decode(errors="replace").strip()
 
 
 def developer_tree(work: Path, base: str, series: Path) -> tuple[Path, list[str]]:
@@ -78,21 +79,19 @@ def developer_tree(work: Path, base: str, series: Path) -> tuple[Path, list[str]
         subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout",
                         str(source.repo()), str(tree)], check=True)
     git(tree, "bisect", "reset")
-    subprocess.run(["git", "-C", str(tree), "am", "--abort"], capture_output=True)
+    git(tree, "am", "--abort", check=False)      # an am a killed earlier run left
     git(tree, "checkout", "-q", "-f", "-B", "series", base)
     # One patch at a time, the cover letter left out (as b4 am does; git am stops at it).
     for patch in load_series(series).patches:
-        subprocess.run(["git", "-C", str(tree), "am", "-q", "--3way"], input=patch.data(),
-                       check=True, capture_output=True, env={**os.environ, **GIT_ID})
+        git(tree, "am", "-q", "--3way", input=patch.data())
     commits = git(tree, "rev-list", "--reverse", f"{base}..HEAD").split()
     return tree, commits
 
 
-def stored_kernels(tree_ids: set[str]) -> list[Path]:
-    """Store entries (x86_64) of kernels built from one of these trees."""
-    from orchestrator import cache
+def stored_kernels(store: Path, tree_ids: set[str]) -> list[Path]:
+    """Entries of the build store STORE of kernels built from one of these trees."""
     found = []
-    for meta in (cache.cache_root() / "builds" / "x86_64").glob("*/metadata.json"):
+    for meta in store.glob("*/metadata.json"):
         try:
             if json.loads(meta.read_text()).get("tree_id") in tree_ids:
                 found.append(meta.parent)
@@ -158,10 +157,7 @@ def git_bisect(tree: Path, commits: list[str], base: str, run: str, work: Path) 
     return {"titles": titles, "seconds": seconds, "runs": len(summaries),
             # kto run's build status: "cached" (a store hit) or "ok" (built now)
             "builds": sum(j["build"].get("status") not in ("cached", None) for j in jobs),
-            "boots": sum(bool(j.get("boot")) and j["boot"].get("outcome") == "ok"
-                         for j in jobs),
-            "first_bad": commits.index(first_bad) + 1 if first_bad in commits else None,
-            "exit": out.returncode}
+            "first_bad": commits.index(first_bad) + 1 if first_bad in commits else None}
 
 
 def every_patch(data: dict) -> tuple[int, int, float]:
@@ -198,9 +194,9 @@ def main() -> int:
             series = (REPO / s) if not Path(s).is_absolute() else Path(s)
             tree, commits = developer_tree(work, base, series)
             tree_ids = {git(tree, "rev-parse", f"{c}^{{tree}}") for c in commits}
-            move_aside(stored_kernels(tree_ids), aside)
+            move_aside(stored_kernels(store, tree_ids), aside)
             kto = _bisect(str(series), args.run)
-            move_aside(stored_kernels(tree_ids), aside)
+            move_aside(stored_kernels(store, tree_ids), aside)
             dev = git_bisect(tree, commits, base, args.run, work)
             n_builds, n_runs, every_s = every_patch(kto)
             first = "/".join(map(str, (kto["verdict"] or {}).get("first_bad") or ["-"]))

@@ -96,6 +96,9 @@ TEST_SCHEMA = schema.Mapping({
     "uses": schema.List(schema.Str(_file_name)),
     "timeout": schema.Int(minimum=1),
     "results": schema.Choice(list(SELFTEST_PARSERS), "result parser"),
+    # false: run under `setarch -R` (ADDR_NO_RANDOMIZE), for programs that map at fixed
+    # hints a randomized heap can take (see userfaultfd.yaml).
+    "aslr": schema.Bool(),
     "setup": schema.List(SetupStep()),
     "requires": REQUIRES_SCHEMA,
     "subtests": schema.List(schema.Mapping({
@@ -159,6 +162,7 @@ class SelfTest:
     argv: list[str]
     timeout: int
     results: str = "exit-code"
+    aslr: bool = True
     setup: list[tuple[str, int | None]] = field(default_factory=list)
     uses: list[str] = field(default_factory=list)
     requires: Requirement = field(default_factory=Requirement)
@@ -265,7 +269,8 @@ def _load_file(path: Path) -> Workload:
                                       f"invalid regular expression: {e}")
         tests.append(SelfTest(
             name=t["name"], argv=t["argv"], timeout=t["timeout"],
-            results=t.get("results", "exit-code"), setup=t.get("setup", []),
+            results=t.get("results", "exit-code"), aslr=t.get("aslr", True),
+            setup=t.get("setup", []),
             uses=t.get("uses", []), requires=_requirement(t.get("requires")),
             subtests=[(s["match"], _requirement(s["requires"])) for s in t.get("subtests", [])]))
     presets = data.get("presets", {"all": []})
@@ -633,7 +638,8 @@ def _argv(test: SelfTest, guest: _Guest, ctx: WorkloadContext) -> list[str]:
     for a in test.argv[1:]:
         m = re.fullmatch(r"\{(\w+)\}", a)
         out.append(values[m.group(1)] if m else a)
-    return out
+    # kto-selftest runs it under busybox's `linux64 -R` (setarch -R).
+    return out if test.aslr else ["linux64", "-R", *out]
 
 
 def selected_tests(wl: Workload, preset: str | None) -> list[SelfTest]:
@@ -706,7 +712,7 @@ def _run_selftests(vm: Vm, wl: Workload, ctx: WorkloadContext) -> WorkloadResult
                 # from a new session; a guest that answers goes on with the next test.
                 kill = vm.run([guest.runner, "kill"], timeout=60)
                 if kill.exit_code is not None:
-                    output += f"\n{TIMEOUT_MARK} {limit + 60}s (host clock): killed {argv[0]}\n"
+                    output += f"\n{TIMEOUT_MARK} {limit + 60}s (host clock): killed ./{t.argv[0]}\n"
                     res = dataclasses.replace(res, exit_code=TIMEOUT_EXIT)
             log.append(output.rstrip("\n"))
             log.append(f"=== kto: {t.name}: exit {res.exit_code} after "

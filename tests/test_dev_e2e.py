@@ -81,6 +81,11 @@ def test_kto_shell_mm_has_the_workload_binaries(kernel, tmp_path):
         child.expect(r"workload binaries in (\S+);")
         where = child.match.group(1)
         child.expect(r"[#$] ", timeout=60)
+        # kto-selftest's way to run a program without ASLR (aslr: false) works with the
+        # guest's busybox: the child's personality has ADDR_NO_RANDOMIZE (0x0040000).
+        child.sendline(f"{where}/kto-selftest run 30 {where} linux64 -R "
+                       "cat /proc/self/personality")
+        child.expect(r"\r\n00040000\r\n", timeout=60)
         child.sendline(f"ls -1 {where}; exit")
         child.expect(r"hugepage-mmap", timeout=60)          # ls -1: one a line, sorted
         child.expect(r"uffd-unit-tests", timeout=60)

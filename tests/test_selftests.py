@@ -86,6 +86,10 @@ def test_hugetlb_and_userfaultfd_quick_pass_on_x86_64(tmp_path_factory):
         {"hugepage-mmap", "map_hugetlb", "hugetlb-madvise"}
     assert {t.name for t in by_name["userfaultfd"].tests if t.status == "pass"} == \
         {"uffd-stress-anon", "uffd-stress-hugetlb", "uffd-stress-shmem"}
+    # The shmem stress ran without ASLR (aslr: false in userfaultfd.yaml), the others with.
+    log = (result.directory / "x86_64" / "workloads" / "userfaultfd.txt").read_text()
+    assert "=== kto: uffd-stress-shmem: linux64 -R ./uffd-stress shmem 20 16 " in log
+    assert "=== kto: uffd-stress-anon: ./uffd-stress anon 20 16 " in log
 
 
 @pytest.mark.full

@@ -43,6 +43,7 @@ tests:
     argv: [uffd-stress, hugetlb, "{half_free_hugetlb_mb}", "32"]
     timeout: 60
     results: tap
+    aslr: false
     setup: [exactly_one_free_hugepage, {shmmax: 268435456}]
     uses: [write_to_hugetlbfs]
     requires: {kconfig: [SYSVIPC], arches: [x86_64], reason: no shm}
@@ -71,6 +72,9 @@ def test_shipped_selftest_workloads():
     assert ("exactly_one_free_hugepage", None) in hugetlb["hugetlb_madv_vs_map"].setup
     uffd = [t.argv[1] for t in workload.load("userfaultfd").tests if t.argv[0] == "uffd-stress"]
     assert sorted(uffd) == ["anon", "hugetlb", "hugetlb-private", "shmem", "shmem-private"]
+    # The programs that map shmem at uffd-common's fixed 1 GiB hint run without ASLR.
+    no_aslr = {t.name for t in workload.load("userfaultfd").tests if not t.aslr}
+    assert no_aslr == {"uffd-unit-tests", "uffd-stress-shmem", "uffd-stress-shmem-private"}
 
 
 def test_selftest_file_parses(tmp_path):
@@ -79,6 +83,7 @@ def test_selftest_file_parses(tmp_path):
     assert wl.before_each == [("drop_caches", None), ("compact_memory", None)]
     a, b = wl.tests
     assert a.results == "exit-code" and a.files() == ["hugepage-mmap"]
+    assert a.aslr and not b.aslr
     assert b.setup == [("exactly_one_free_hugepage", None), ("shmmax", 268435456)]
     assert b.files() == ["uffd-stress", "write_to_hugetlbfs"]
     assert b.requires.kconfig == ["SYSVIPC"] and b.requires.arches == ["x86_64"]
@@ -104,20 +109,21 @@ def test_selftest_file_parses(tmp_path):
      r"w.yaml:9: tests\[0\].argv\[0\]: '../../bin/sh' must be a plain file name"),
     ('"{half_free_hugetlb_mb}"', '"{home}"',
      r"w.yaml:12: tests\[1\].argv\[2\]: unknown value '\{home\}'"),
-    ("arches: [x86_64]", "arches: [mips]", r"w.yaml:17: tests\[1\].requires.arches\[0\]: "
+    ("arches: [x86_64]", "arches: [mips]", r"w.yaml:18: tests\[1\].requires.arches\[0\]: "
      r"unknown arch 'mips'"),
+    ("aslr: false", "aslr: off-please", r"w.yaml:15: tests\[1\].aslr: expected"),
     ("results: tap", "results: junit", r"w.yaml:14: tests\[1\].results: unknown result "
      r"parser 'junit'"),
     ("    timeout: 60\n  - name: b", "  - name: b",
      r"w.yaml:8: tests\[0\]: missing required key 'timeout'"),
     ("name: b\n", "name: a\n", r"w.yaml:11: tests\[1\].name: duplicate test name 'a'"),
     ("one: [a]", "one: [c]", r"w.yaml:5: presets.one: unknown test 'c'"),
-    ('"^wp-"', '"^wp-("', r"w.yaml:19: tests\[1\].subtests\[0\].match: invalid regular"),
+    ('"^wp-"', '"^wp-("', r"w.yaml:20: tests\[1\].subtests\[0\].match: invalid regular"),
     ("kind: selftest\n", "kind: selftest\nmodule: x\n", r"w.yaml:3: module: not allowed in "
      r"a selftest workload"),
     ("kind: selftest\n", "kind: script\n", r"w.yaml:2: kind: unknown kind 'script'"),
     ("    uses: [write_to_hugetlbfs]", "    uses: [/etc/passwd]",
-     r"w.yaml:16: tests\[1\].uses\[0\]: '/etc/passwd' must be a plain file name"),
+     r"w.yaml:17: tests\[1\].uses\[0\]: '/etc/passwd' must be a plain file name"),
 ])
 def test_bad_selftest_file(tmp_path, old, new, error):
     assert old in SELFTEST
@@ -210,3 +216,14 @@ def test_loaded_workload_is_a_copy_and_follows_the_file(tmp_path):
     assert again.timeout != 1 and again.presets["a"] == ["x=1"]
     path.write_text(path.read_text().replace("x=1", "x=22"))
     assert workload.load("w", tmp_path).presets["a"] == ["x=22"]
+
+
+def test_argv_runs_a_program_without_aslr_under_setarch():
+    """aslr: false puts busybox's `linux64 -R` (setarch -R) in front of the program; the
+    guest side is checked on a real guest in test_dev_e2e and test_selftests."""
+    from orchestrator.arch import ARCHES
+    ctx = workload.WorkloadContext(ARCHES["x86_64"], "6.12", {})
+    test = workload.SelfTest("s", ["uffd-stress", "shmem", "{nproc}"], 60)
+    assert workload._argv(test, None, ctx) == ["./uffd-stress", "shmem", "2"]
+    test.aslr = False
+    assert workload._argv(test, None, ctx) == ["linux64", "-R", "./uffd-stress", "shmem", "2"]

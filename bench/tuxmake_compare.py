@@ -1,6 +1,7 @@
 """Cold and incremental kernel builds: kto vs tuxmake vs plain make (issue 17, items 2-3).
 
     .venv/bin/python bench/tuxmake_compare.py [--work DIR] [--jobs N] [--user-cache]
+                                              [--cold-only | --defconfig | --step-only]
 
 Same source (the default run's commit: kto's worktree, and an export of it for tuxmake,
 so tuxmake's long builds never hold kto's worktree), same config (tinyconfig +
@@ -17,6 +18,12 @@ import and worktree are made first and not timed).
    patched tree in its usual clean build directory (warm ccache), and the floor: plain
    ``make`` (kto's reproducer command line) redoing the same step in kto's build
    directory, its ccache told to recompile (CCACHE_RECACHE).
+
+``--defconfig`` replaces 2 by item 2's second ratio: kto's cold build vs tuxmake
+building what an LKFT-style user builds, ``defconfig`` plus the same fragments (the
+same debug options: KASAN, lockdep, the workloads' options), cold, in the same sitting.
+``--step-only`` measures 2 alone, in a --work directory where the cold builds ran before
+(kto's kernel stored, tuxmake's ccache warm), e.g. after ``--defconfig``.
 
 Every build holds the user's kto build lock (~/.cache/kto/build.lock, or KTO_CACHE's)
 so it never runs beside another kto build on this machine. Takes two cold builds
@@ -73,6 +80,7 @@ class Table:
     def add(self, row: str) -> None:
         self.rows.append(row)
         self.write()
+        print(row, flush=True)
 
     def write(self) -> None:
         OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -81,14 +89,13 @@ class Table:
         if self.notes:
             text += "\n" + "\n".join(self.notes) + "\n"
         OUT.write_text(text)
-        print(self.rows[-1] if self.rows else text, flush=True)
 
 
 def tuxmake(tree: Path, build_dir: Path, out_dir: Path, fragments: list[Path], jobs: int,
-            ccache_dir: Path, log: Path) -> tuple[float, int]:
+            ccache_dir: Path, log: Path, base: str = "tinyconfig") -> tuple[float, int]:
     argv = [str(Path(sys.executable).parent / "tuxmake"), "--runtime", "null",
             "--target-arch", "x86_64", "--toolchain", "gcc", "--wrapper", "ccache",
-            "--kconfig", "tinyconfig", *[x for f in fragments for x in ("--kconfig-add", str(f))],
+            "--kconfig", base, *[x for f in fragments for x in ("--kconfig-add", str(f))],
             "--jobs", str(jobs), "--compression-type", "none", "-C", str(tree),
             "--build-dir", str(build_dir), "--output-dir", str(out_dir),
             "config", "kernel", "modules"]
@@ -117,7 +124,14 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp") / f"kto-tuxmake-{os.getuid()}",
                     help="work directory (kto's own cache, tuxmake's build dirs; reused)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--cold-only", action="store_true", help="stop after the cold builds")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--cold-only", action="store_true", help="stop after the cold builds")
+    mode.add_argument("--defconfig", action="store_true",
+                      help="after the cold builds, tuxmake's cold build of defconfig plus "
+                      "the same fragments (item 2's second ratio) instead of the step")
+    mode.add_argument("--step-only", action="store_true",
+                      help="only the one-file step, in a --work directory where the cold "
+                      "builds ran before")
     ap.add_argument("--user-cache", action="store_true",
                     help="use the user's kto cache instead of a cold one of its own; kto's "
                     "cold time is then the stored default kernel's own build time")
@@ -131,9 +145,7 @@ def main() -> int:
             del os.environ[k]
 
     from orchestrator import arch as arch_mod, build, config, source, toolchain
-    from orchestrator.patches import apply_series
     from orchestrator.proc import run
-    from orchestrator.series import load_series
 
     cfg = config.load(REPO / "runs.yaml")["default"]
     a = arch_mod.get("x86_64")
@@ -172,15 +184,6 @@ def main() -> int:
             raise SystemExit("git archive of the source commit failed")
         (tux_tree / ".kto-commit").write_text(src.commit)
 
-    def base_state(wt, base):
-        """kto's build directory at the base, as a plain make leaves it (untimed; another
-        build may have left it elsewhere, even with another .config)."""
-        wt.checkout(src.commit)
-        config = Path(base.metadata["build_dir"]) / ".config"
-        if config.read_text() != base.artifact("config").read_text():
-            config.write_text(base.artifact("config").read_text())
-        make(shlex.split(base.metadata["reproducer"]))
-
     # 1. cold
     with source.Worktree(a.name) as wt:
         wt.checkout(src.commit)
@@ -201,6 +204,11 @@ def main() -> int:
             note = f"{base.status}, {base.metadata.get('objects_compiled')} objects"
     if not base.ok:
         raise SystemExit(f"kto build failed: {base.error}")
+    if args.step_only:
+        if base.status != "cached" or not (work / "tux-ccache").is_dir():
+            raise SystemExit(f"--step-only: no earlier cold builds in {work}")
+        return step_rows(table, base, src, a, tux_tree, work, fragments, args.jobs, lock,
+                         build_input, make)
     with build_slot(lock):
         tux_cold, rc = tuxmake(tux_tree, work / "tux-build", work / "tux-out", fragments,
                                args.jobs, work / "tux-ccache", work / "tux-cold.log")
@@ -215,6 +223,29 @@ def main() -> int:
 
     if args.cold_only:
         return 0
+    if args.defconfig:
+        return defconfig_row(table, tux_tree, work, fragments, args.jobs, kto_cold,
+                             config_options(base.artifact("config")))
+    return step_rows(table, base, src, a, tux_tree, work, fragments, args.jobs, lock,
+                     build_input, make)
+
+
+def step_rows(table, base, src, a, tux_tree: Path, work: Path, fragments: list[Path],
+              jobs: int, lock: Path, build_input, make) -> int:
+    from orchestrator import build, source
+    from orchestrator.patches import apply_series
+    from orchestrator.proc import run
+    from orchestrator.series import load_series
+    quiet = lambda m: None  # noqa: E731
+
+    def base_state(wt, base):
+        """kto's build directory at the base, as a plain make leaves it (untimed; another
+        build may have left it elsewhere, even with another .config)."""
+        wt.checkout(src.commit)
+        config = Path(base.metadata["build_dir"]) / ".config"
+        if config.read_text() != base.artifact("config").read_text():
+            config.write_text(base.artifact("config").read_text())
+        make(shlex.split(base.metadata["reproducer"]))
 
     # 2. one incremental step: the series applied, then kto's build (its store entry
     # removed: a real rebuild in the persistent directory) and the floor, plain make
@@ -230,7 +261,7 @@ def main() -> int:
         shutil.rmtree(build.store_dir(a, key2), ignore_errors=True)
         with build_slot(lock):
             t0 = time.monotonic()
-            step = build.build(inp2, quiet, jobs=args.jobs)
+            step = build.build(inp2, quiet, jobs=jobs)
             kto_inc = time.monotonic() - t0
         base_state(wt, base)
         apply_series(wt, src.commit, series)
@@ -240,7 +271,7 @@ def main() -> int:
     try:
         with build_slot(lock):
             tux_inc, rc = tuxmake(tux_tree, work / "tux-build", work / "tux-out", fragments,
-                                  args.jobs, work / "tux-ccache", work / "tux-step.log")
+                                  jobs, work / "tux-ccache", work / "tux-step.log")
     finally:
         run(["git", "apply", "-R", "-p1", "-"], cwd=tux_tree, input=diff)
     table.add(f"| step: tuxmake rebuild of the patched tree | {tux_inc:.0f} | 1.00x | | "
@@ -250,6 +281,33 @@ def main() -> int:
     table.add(f"| step: floor, plain `make` in kto's build dir | {floor:.1f} | "
               f"{kto_inc / floor:.2f}x (kto / floor) | <= 1.10x | "
               f"`make bzImage modules` only, CCACHE_RECACHE=1 |")
+    return 0
+
+
+def defconfig_row(table: Table, tux_tree: Path, work: Path, fragments: list[Path], jobs: int,
+                  kto_cold: float, kto_options: set[str]) -> int:
+    """tuxmake's cold build of defconfig + the same fragments, in a build directory and a
+    ccache of its own (empty: nothing from the tinyconfig build is reused)."""
+    shutil.rmtree(work / "tux-def-ccache", ignore_errors=True)
+    with build_slot(user_build_lock()):
+        secs, rc = tuxmake(tux_tree, work / "tux-def-build", work / "tux-def-out", fragments,
+                           jobs, work / "tux-def-ccache", work / "tux-defconfig.log",
+                           base="defconfig")
+    if rc != 0:
+        raise SystemExit(f"tuxmake defconfig build failed (exit {rc}): see "
+                         f"{work}/tux-defconfig.log")
+    options = config_options(work / "tux-def-out" / "config")
+    wanted = {o for o in kto_options if o.endswith("=y")}
+    missing = sorted(o.split("=")[0] for o in wanted - options)
+    table.add(f"| cold: tuxmake, `defconfig` + the same fragments | {secs:.0f} | 1.00x | | "
+              f"{len(options)} options set; of kto's {len(wanted)} `=y` options "
+              f"{len(wanted) - len(missing)} also set |")
+    table.add(f"| cold: kto's config / that | {kto_cold:.0f} | {kto_cold / secs:.2f}x | "
+              f"<= 0.35x | the kto cold build above |")
+    if missing:
+        table.notes.append("kto's `=y` options defconfig + fragments does not set: "
+                           + ", ".join(missing[:40]) + (" ..." if len(missing) > 40 else ""))
+        table.write()
     return 0
 
 

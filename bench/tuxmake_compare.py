@@ -53,6 +53,10 @@ SERIES = REPO / "patches/selftest/selftest.mbox"
 OUT = REPO / "bench" / "out" / "tuxmake_compare.md"
 
 
+def quiet(_message: str) -> None:
+    """kto's progress callback, silenced: the rows are the output."""
+
+
 def user_build_lock() -> Path:
     env = os.environ.get("KTO_CACHE")
     root = Path(env).expanduser().resolve() if env else \
@@ -155,7 +159,6 @@ def main() -> int:
                   f"{', '.join(f.name for f in fragments)}), {tc.version}, -j{args.jobs}, "
                   f"{time.strftime('%Y-%m-%d')}, one run each on this machine "
                   f"({os.cpu_count()} cores).")
-    quiet = lambda m: None  # noqa: E731
     src = source.resolve(cfg.source, print)
 
     def build_input(wt, patches):
@@ -224,7 +227,7 @@ def main() -> int:
     if args.cold_only:
         return 0
     if args.defconfig:
-        return defconfig_row(table, tux_tree, work, fragments, args.jobs, kto_cold,
+        return defconfig_row(table, tux_tree, work, fragments, args.jobs, lock, kto_cold,
                              config_options(base.artifact("config")))
     return step_rows(table, base, src, a, tux_tree, work, fragments, args.jobs, lock,
                      build_input, make)
@@ -236,7 +239,6 @@ def step_rows(table, base, src, a, tux_tree: Path, work: Path, fragments: list[P
     from orchestrator.patches import apply_series
     from orchestrator.proc import run
     from orchestrator.series import load_series
-    quiet = lambda m: None  # noqa: E731
 
     def base_state(wt, base):
         """kto's build directory at the base, as a plain make leaves it (untimed; another
@@ -285,11 +287,11 @@ def step_rows(table, base, src, a, tux_tree: Path, work: Path, fragments: list[P
 
 
 def defconfig_row(table: Table, tux_tree: Path, work: Path, fragments: list[Path], jobs: int,
-                  kto_cold: float, kto_options: set[str]) -> int:
+                  lock: Path, kto_cold: float, kto_options: set[str]) -> int:
     """tuxmake's cold build of defconfig + the same fragments, in a build directory and a
     ccache of its own (empty: nothing from the tinyconfig build is reused)."""
     shutil.rmtree(work / "tux-def-ccache", ignore_errors=True)
-    with build_slot(user_build_lock()):
+    with build_slot(lock):
         secs, rc = tuxmake(tux_tree, work / "tux-def-build", work / "tux-def-out", fragments,
                            jobs, work / "tux-def-ccache", work / "tux-defconfig.log",
                            base="defconfig")
